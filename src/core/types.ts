@@ -83,3 +83,16 @@ export interface Step {
   /** The earliest time the router wants a 'timeout' input; null when no timer runs. */
   nextDeadline: number | null;
 }
+
+/** One virtual router. Created by `createRouter(options)` from `src/core/index.ts`. */
+export interface Router {
+  readonly options: RouterOptions;
+  readonly state: RouterState;
+  /** Base priority adjusted by tracker weights (1..254 unless owner 255, 0 in maintenance). */
+  readonly effectivePriority: number;
+  /** The address of the master we currently follow (Backup), or null. */
+  readonly masterAddress: string | null;
+  /** True while the router wants its VIPs on the interface. */
+  readonly holdsVips: boolean;
+  handle(now: number, input: Input): Step;
+}

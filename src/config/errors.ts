@@ -1,0 +1,30 @@
+/** One problem in a config file, located at the offending key or value (1-based line and column). */
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+export type ConfigErrorCode = "CONFIG_INVALID" | "CONFIG_UNREADABLE";
+
+/** An operator error in the config: every issue found, sorted by position. */
+export class ConfigError extends Error {
+  readonly code: ConfigErrorCode;
+  readonly issues: ConfigIssue[];
+
+  constructor(code: ConfigErrorCode, issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join("\n"));
+    this.name = "ConfigError";
+    this.code = code;
+    this.issues = issues;
+  }
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  return `${issue.file}:${issue.line}:${issue.col}: ${issue.message}`;
+}
+
+export function isConfigError(e: unknown): e is ConfigError {
+  return e instanceof ConfigError;
+}

@@ -1,0 +1,387 @@
+// Raw IP protocol 112 (VRRP) sockets, IPv4 and IPv6, bound to one interface.
+//
+// new VrrpSocket(family: 4 | 6, ifname, multicast, onDatagram, onError)
+//   onDatagram(payload: Buffer, src: string, dst: string, ttl: number, ifindex: number)
+//   onError(error: Error)              a receive error other than EAGAIN / EINTR
+// socket.send(payload: Uint8Array, dst: string, src?: string)
+// socket.close()                       idempotent; safe from inside onDatagram
+#include "vrrp_socket.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace vipd {
+namespace {
+
+constexpr int kVrrpProtocol = 112;
+constexpr int kHopLimit = 255;
+// keepalived marks VRRP as network control traffic (precedence 6 / CS6); so do we.
+constexpr int kTosNetworkControl = 0xc0;
+// Datagrams handled per readiness event; the rest wait for the next loop turn (the poll is
+// level-triggered), so a flood cannot starve timers.
+constexpr int kMaxDatagramsPerWakeup = 64;
+// Largest IP datagram; VRRP messages are far smaller, so nothing is ever truncated.
+constexpr size_t kReceiveBufferBytes = 65536;
+
+class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "VrrpSocket",
+                       {InstanceMethod<&VrrpSocket::Send>("send"), InstanceMethod<&VrrpSocket::Close>("close"),
+                        InstanceAccessor<&VrrpSocket::Ifindex>("ifindex")});
+  }
+
+  explicit VrrpSocket(const Napi::CallbackInfo& info);
+  ~VrrpSocket() override {
+    CloseInternal();
+    // Kept until here, not freed by close(): close() may run inside a callback using it.
+    delete async_context_;
+  }
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Ifindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+
+  bool Setup(Napi::Env env, bool multicast);
+  static void OnReadable(void* owner, int status, int events);
+  void ReadAll();
+  // Returns false when the receive loop must stop (EAGAIN, error, or closed).
+  bool ReceiveOne(Napi::Env env);
+  void CloseInternal();
+
+  int family_ = AF_INET;
+  int fd_ = -1;
+  unsigned ifindex_ = 0;
+  std::string ifname_;
+  Poller* poller_ = nullptr;
+  std::vector<unsigned char> buffer_;
+  Napi::FunctionReference on_datagram_;
+  Napi::FunctionReference on_error_;
+  Napi::AsyncContext* async_context_ = nullptr;
+};
+
+VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSocket>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsBoolean() ||
+      !info[3].IsFunction() || !info[4].IsFunction()) {
+    MakeArgError(env, "VrrpSocket(family, ifname, multicast, onDatagram, onError): bad arguments")
+        .ThrowAsJavaScriptException();
+    return;
+  }
+  int family = info[0].As<Napi::Number>().Int32Value();
+  if (family != 4 && family != 6) {
+    MakeArgError(env, "VrrpSocket: family must be 4 or 6").ThrowAsJavaScriptException();
+    return;
+  }
+  family_ = family == 4 ? AF_INET : AF_INET6;
+  ifname_ = info[1].As<Napi::String>().Utf8Value();
+  bool multicast = info[2].As<Napi::Boolean>().Value();
+
+  ifindex_ = InterfaceIndex(ifname_);
+  if (ifindex_ == 0) {
+    MakeOsError(env, errno, "if_nametoindex", ifname_, ErrnoKind::kPlain).ThrowAsJavaScriptException();
+    return;
+  }
+  if (!Setup(env, multicast)) {
+    CloseInternal();
+    return;
+  }
+  buffer_.resize(kReceiveBufferBytes);
+  on_datagram_ = Napi::Persistent(info[3].As<Napi::Function>());
+  on_error_ = Napi::Persistent(info[4].As<Napi::Function>());
+  async_context_ = new Napi::AsyncContext(env, "vipd:VrrpSocket", info.This().As<Napi::Object>());
+
+  int uv_err = 0;
+  poller_ = Poller::Start(EventLoop(env), fd_, UV_READABLE, &VrrpSocket::OnReadable, this, &uv_err);
+  if (poller_ == nullptr) {
+    CloseInternal();
+    MakeOsError(env, -uv_err, "uv_poll_start", ifname_, ErrnoKind::kPlain).ThrowAsJavaScriptException();
+    return;
+  }
+  // An open socket stays alive (and keeps the loop alive) until close(), like a Node handle.
+  Ref();
+}
+
+bool VrrpSocket::Setup(Napi::Env env, bool multicast) {
+  auto fail = [&](const char* syscall, ErrnoKind kind) {
+    MakeOsError(env, errno, syscall, ifname_, kind).ThrowAsJavaScriptException();
+    return false;
+  };
+  auto set_int = [&](int level, int name, int value) {
+    return setsockopt(fd_, level, name, &value, sizeof(value)) == 0;
+  };
+
+  fd_ = socket(family_, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, kVrrpProtocol);
+  if (fd_ < 0) return fail("socket", ErrnoKind::kPrivileged);
+  if (setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, ifname_.c_str(), static_cast<socklen_t>(ifname_.size())) != 0)
+    return fail("setsockopt(SO_BINDTODEVICE)", ErrnoKind::kPrivileged);
+
+  if (family_ == AF_INET) {
+    if (!set_int(IPPROTO_IP, IP_PKTINFO, 1)) return fail("setsockopt(IP_PKTINFO)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IP, IP_TTL, kHopLimit)) return fail("setsockopt(IP_TTL)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IP, IP_TOS, kTosNetworkControl)) return fail("setsockopt(IP_TOS)", ErrnoKind::kPlain);
+    // A byte-sized option on some kernels; Linux accepts an int.
+    if (!set_int(IPPROTO_IP, IP_MULTICAST_TTL, kHopLimit))
+      return fail("setsockopt(IP_MULTICAST_TTL)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IP, IP_MULTICAST_LOOP, 0)) return fail("setsockopt(IP_MULTICAST_LOOP)", ErrnoKind::kPlain);
+    ip_mreqn mreq{};
+    mreq.imr_ifindex = static_cast<int>(ifindex_);
+    if (setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) != 0)
+      return fail("setsockopt(IP_MULTICAST_IF)", ErrnoKind::kPlain);
+    if (multicast) {
+      inet_pton(AF_INET, "224.0.0.18", &mreq.imr_multiaddr);
+      if (setsockopt(fd_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) != 0)
+        return fail("setsockopt(IP_ADD_MEMBERSHIP 224.0.0.18)", ErrnoKind::kPlain);
+    }
+  } else {
+    if (!set_int(IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)) return fail("setsockopt(IPV6_RECVPKTINFO)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1))
+      return fail("setsockopt(IPV6_RECVHOPLIMIT)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IPV6, IPV6_UNICAST_HOPS, kHopLimit))
+      return fail("setsockopt(IPV6_UNICAST_HOPS)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, kHopLimit))
+      return fail("setsockopt(IPV6_MULTICAST_HOPS)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0))
+      return fail("setsockopt(IPV6_MULTICAST_LOOP)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IPV6, IPV6_MULTICAST_IF, static_cast<int>(ifindex_)))
+      return fail("setsockopt(IPV6_MULTICAST_IF)", ErrnoKind::kPlain);
+    if (!set_int(IPPROTO_IPV6, IPV6_TCLASS, kTosNetworkControl))
+      return fail("setsockopt(IPV6_TCLASS)", ErrnoKind::kPlain);
+    // The codec computes and checks the VRRPv3 checksum itself (and counts bad ones), so the
+    // kernel must neither fill nor verify it: IPV6_CHECKSUM stays off (-1, the default).
+    if (multicast) {
+      ipv6_mreq mreq{};
+      inet_pton(AF_INET6, "ff02::12", &mreq.ipv6mr_multiaddr);
+      mreq.ipv6mr_interface = ifindex_;
+      if (setsockopt(fd_, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof(mreq)) != 0)
+        return fail("setsockopt(IPV6_JOIN_GROUP ff02::12)", ErrnoKind::kPlain);
+    }
+  }
+  return true;
+}
+
+void VrrpSocket::OnReadable(void* owner, int status, int /*events*/) {
+  VrrpSocket* self = static_cast<VrrpSocket*>(owner);
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  // Holds the JS object alive for this whole callback even if close() drops its reference.
+  Napi::Object keep_alive = self->Value();
+  if (status < 0) {
+    Napi::Error error = MakeOsError(env, -status, "uv_poll", self->ifname_, ErrnoKind::kPlain);
+    self->on_error_.MakeCallback(keep_alive, {error.Value()}, *self->async_context_);
+    ReportPendingException(env);
+    return;
+  }
+  self->ReadAll();
+}
+
+void VrrpSocket::ReadAll() {
+  Napi::Env env = Env();
+  for (int i = 0; i < kMaxDatagramsPerWakeup && fd_ >= 0; i++) {
+    Napi::HandleScope scope(env);
+    if (!ReceiveOne(env)) break;
+  }
+}
+
+bool VrrpSocket::ReceiveOne(Napi::Env env) {
+  sockaddr_storage from{};
+  iovec iov{buffer_.data(), buffer_.size()};
+  alignas(cmsghdr) unsigned char control[256];
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof(from);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+
+  ssize_t n;
+  do {
+    n = recvmsg(fd_, &msg, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    Napi::Error error = MakeOsError(env, errno, "recvmsg", ifname_, ErrnoKind::kPlain);
+    on_error_.MakeCallback(Value(), {error.Value()}, *async_context_);
+    ReportPendingException(env);
+    return false;
+  }
+
+  char src[INET6_ADDRSTRLEN] = "";
+  char dst[INET6_ADDRSTRLEN] = "";
+  int ttl = -1;
+  unsigned arrival = 0;
+  const unsigned char* payload = buffer_.data();
+  size_t length = static_cast<size_t>(n);
+
+  if (family_ == AF_INET) {
+    // The kernel hands raw IPv4 sockets the whole datagram; the VRRP message follows the header.
+    if (length < 20) return true;  // cannot happen for a datagram the kernel accepted
+    size_t header = static_cast<size_t>(buffer_[0] & 0x0f) * 4;
+    if (header < 20 || header > length) return true;
+    ttl = buffer_[8];
+    inet_ntop(AF_INET, &buffer_[12], src, sizeof(src));
+    inet_ntop(AF_INET, &buffer_[16], dst, sizeof(dst));
+    payload += header;
+    length -= header;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo pi;
+        std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+        arrival = static_cast<unsigned>(pi.ipi_ifindex);
+      }
+    }
+  } else {
+    const sockaddr_in6* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, src, sizeof(src));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != IPPROTO_IPV6) continue;
+      if (c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo pi;
+        std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+        arrival = pi.ipi6_ifindex;
+        inet_ntop(AF_INET6, &pi.ipi6_addr, dst, sizeof(dst));
+      } else if (c->cmsg_type == IPV6_HOPLIMIT) {
+        int hops;
+        std::memcpy(&hops, CMSG_DATA(c), sizeof(hops));
+        ttl = hops;
+      }
+    }
+  }
+
+  // Each datagram gets its own buffer: the caller may keep it.
+  Napi::Buffer<unsigned char> copy = Napi::Buffer<unsigned char>::Copy(env, payload, length);
+  on_datagram_.MakeCallback(Value(),
+                            {copy, Napi::String::New(env, src), Napi::String::New(env, dst),
+                             Napi::Number::New(env, ttl), Napi::Number::New(env, arrival)},
+                            *async_context_);
+  ReportPendingException(env);
+  return fd_ >= 0;
+}
+
+Napi::Value VrrpSocket::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ < 0) {
+    MakeOsError(env, EBADF, "sendmsg", ifname_ + ": socket is closed", ErrnoKind::kPlain)
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsString() ||
+      (info.Length() > 2 && !info[2].IsString() && !info[2].IsUndefined())) {
+    MakeArgError(env, "send(payload: Uint8Array, dst: string, src?: string): bad arguments")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array payload = info[0].As<Napi::Uint8Array>();
+  std::string dst_text = info[1].As<Napi::String>().Utf8Value();
+  bool has_src = info.Length() > 2 && info[2].IsString();
+  std::string src_text = has_src ? info[2].As<Napi::String>().Utf8Value() : std::string();
+
+  sockaddr_storage to{};
+  socklen_t to_len;
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+  msghdr msg{};
+  iovec iov{payload.Data(), payload.ByteLength()};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+
+  if (family_ == AF_INET) {
+    sockaddr_in* sin = reinterpret_cast<sockaddr_in*>(&to);
+    sin->sin_family = AF_INET;
+    if (inet_pton(AF_INET, dst_text.c_str(), &sin->sin_addr) != 1) {
+      MakeArgError(env, "send: not an IPv4 destination: " + dst_text).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    to_len = sizeof(sockaddr_in);
+    if (has_src) {
+      in_pktinfo pi{};
+      if (inet_pton(AF_INET, src_text.c_str(), &pi.ipi_spec_dst) != 1) {
+        MakeArgError(env, "send: not an IPv4 source: " + src_text).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      pi.ipi_ifindex = static_cast<int>(ifindex_);
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(pi));
+      std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    }
+  } else {
+    sockaddr_in6* sin6 = reinterpret_cast<sockaddr_in6*>(&to);
+    sin6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, dst_text.c_str(), &sin6->sin6_addr) != 1) {
+      MakeArgError(env, "send: not an IPv6 destination: " + dst_text).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    // Link-local and multicast destinations need the interface as their scope.
+    sin6->sin6_scope_id = ifindex_;
+    to_len = sizeof(sockaddr_in6);
+    if (has_src) {
+      in6_pktinfo pi{};
+      if (inet_pton(AF_INET6, src_text.c_str(), &pi.ipi6_addr) != 1) {
+        MakeArgError(env, "send: not an IPv6 source: " + src_text).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      pi.ipi6_ifindex = ifindex_;
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = IPPROTO_IPV6;
+      c->cmsg_type = IPV6_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(pi));
+      std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    }
+  }
+  msg.msg_name = &to;
+  msg.msg_namelen = to_len;
+
+  ssize_t n;
+  do {
+    n = sendmsg(fd_, &msg, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    MakeOsError(env, errno, "sendmsg", ifname_ + " to " + dst_text, ErrnoKind::kPlain)
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value VrrpSocket::Close(const Napi::CallbackInfo& info) {
+  bool was_open = fd_ >= 0;
+  CloseInternal();
+  if (was_open) Unref();
+  return info.Env().Undefined();
+}
+
+void VrrpSocket::CloseInternal() {
+  if (poller_ != nullptr) {
+    poller_->Release();  // stops polling before the descriptor goes away
+    poller_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+}  // namespace
+
+void InitVrrpSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set("VrrpSocket", VrrpSocket::Define(env));
+}
+
+}  // namespace vipd

@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace vipd {
+void InitVrrpSocket(Napi::Env env, Napi::Object exports);
+}

@@ -1,0 +1,242 @@
+// Typed wrappers over the vipd_native addon (native/, built with `npm run build:native`).
+// The addon is loaded on first use, so code that only imports the types (the simulator, the
+// config checker) runs without it.
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import type { Family } from "../core/types.js";
+import { VipdOsError, type VipdOsErrorCode } from "./errors.js";
+
+export { VipdOsError, type VipdOsErrorCode } from "./errors.js";
+
+export interface VrrpDatagram {
+  /** The VRRP message (for IPv4 the IP header is already stripped); a buffer of its own. */
+  payload: Buffer;
+  src: string;
+  dst: string;
+  /** IPv4 TTL or IPv6 hop limit as received (-1 if the kernel did not report it). */
+  ttl: number;
+  /** Index of the interface the datagram arrived on. */
+  ifindex: number;
+}
+
+export interface VrrpSocket {
+  /** Index of the interface the socket is bound to. */
+  readonly ifindex: number;
+  onDatagram(cb: (d: VrrpDatagram) => void): void;
+  /**
+   * Receive errors other than EAGAIN/EINTR. Without a listener such an error is thrown from the
+   * event loop (an uncaught exception), never dropped.
+   */
+  onError(cb: (e: VipdOsError) => void): void;
+  /** Sends with TTL / hop limit 255; `src` picks the source address (IP_PKTINFO / IPV6_PKTINFO). */
+  send(payload: Uint8Array, dst: string, src?: string): void;
+  /** Idempotent; safe inside onDatagram (no further datagrams are delivered). */
+  close(): void;
+}
+
+export interface PacketSocket {
+  readonly ifindex: number;
+  /** Sends one whole Ethernet frame (destination MAC and EtherType taken from the frame). */
+  send(frame: Uint8Array): void;
+  close(): void;
+}
+
+export interface HighResTimer {
+  /** Fires once at this CLOCK_MONOTONIC time (see monotonicNowMs); re-arming replaces the deadline. */
+  armAt(monotonicMs: number): void;
+  disarm(): void;
+  close(): void;
+}
+
+/** Everything this module offers, as one object, so a simulator can substitute its own. */
+export interface NativeIo {
+  openVrrpSocket(o: { family: Family; ifname: string; multicast: boolean }): VrrpSocket;
+  openPacketSocket(ifname: string): PacketSocket;
+  sdNotify(state: string): boolean;
+  createHighResTimer(cb: () => void): HighResTimer;
+  monotonicNowMs(): number;
+}
+
+// ---- the addon ----
+
+interface AddonVrrpSocket {
+  readonly ifindex: number;
+  send(payload: Uint8Array, dst: string, src?: string): void;
+  close(): void;
+}
+interface AddonPacketSocket {
+  readonly ifindex: number;
+  send(frame: Uint8Array): void;
+  close(): void;
+}
+interface AddonTimer {
+  armAt(ms: number): void;
+  disarm(): void;
+  close(): void;
+}
+interface Addon {
+  VrrpSocket: new (
+    family: 4 | 6,
+    ifname: string,
+    multicast: boolean,
+    onDatagram: (payload: Buffer, src: string, dst: string, ttl: number, ifindex: number) => void,
+    onError: (e: Error) => void,
+  ) => AddonVrrpSocket;
+  PacketSocket: new (ifname: string) => AddonPacketSocket;
+  HighResTimer: new (onFire: () => void) => AddonTimer;
+  monotonicNowMs(): number;
+  sdNotify(address: string, state: string): boolean;
+}
+
+const ADDON_RELATIVE = "native/build/Release/vipd_native.node";
+
+/**
+ * Where the built addon is: the repository root is two levels above src/linux/ (tsx, vitest)
+ * and three above dist/src/linux/ (compiled output).
+ */
+export function nativeAddonPath(): string {
+  const candidates = [
+    new URL(`../../${ADDON_RELATIVE}`, import.meta.url),
+    new URL(`../../../${ADDON_RELATIVE}`, import.meta.url),
+  ];
+  for (const url of candidates) {
+    const path = fileURLToPath(url);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(
+    `vipd native addon not found (looked for ${candidates.map((u) => fileURLToPath(u)).join(" and ")}); run "npm run build:native"`,
+  );
+}
+
+let addon: Addon | undefined;
+
+function loadAddon(): Addon {
+  if (addon === undefined) {
+    const require = createRequire(import.meta.url);
+    addon = require(nativeAddonPath()) as Addon;
+  }
+  return addon;
+}
+
+const VIPD_CODES = new Set<string>(["NEEDS_CAP_NET_RAW", "NO_SUCH_INTERFACE", "OS_ERROR"]);
+
+/** Converts an Error thrown by the addon into a VipdOsError; argument errors pass unchanged. */
+function toVipdError(e: unknown): unknown {
+  if (!(e instanceof Error)) return e;
+  const raw = e as Error & { vipdCode?: unknown; errno?: unknown; syscall?: unknown };
+  if (typeof raw.vipdCode !== "string" || !VIPD_CODES.has(raw.vipdCode)) return e;
+  return new VipdOsError(raw.vipdCode as VipdOsErrorCode, e.message, {
+    errno: typeof raw.errno === "number" ? raw.errno : 0,
+    syscall: typeof raw.syscall === "string" ? raw.syscall : "",
+  });
+}
+
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toVipdError(e);
+  }
+}
+
+// ---- the wrappers ----
+
+export function openVrrpSocket(o: { family: Family; ifname: string; multicast: boolean }): VrrpSocket {
+  const native = loadAddon();
+  const datagramListeners: ((d: VrrpDatagram) => void)[] = [];
+  const errorListeners: ((e: VipdOsError) => void)[] = [];
+  const onDatagram = (payload: Buffer, src: string, dst: string, ttl: number, ifindex: number): void => {
+    const d: VrrpDatagram = { payload, src, dst, ttl, ifindex };
+    for (const cb of datagramListeners) cb(d);
+  };
+  const onError = (e: Error): void => {
+    const err = toVipdError(e);
+    if (!(err instanceof VipdOsError) || errorListeners.length === 0) throw err;
+    for (const cb of errorListeners) cb(err);
+  };
+  const sock = call(
+    () => new native.VrrpSocket(o.family === "ipv4" ? 4 : 6, o.ifname, o.multicast, onDatagram, onError),
+  );
+  return {
+    ifindex: sock.ifindex,
+    onDatagram(cb) {
+      datagramListeners.push(cb);
+    },
+    onError(cb) {
+      errorListeners.push(cb);
+    },
+    send(payload, dst, src) {
+      call(() => (src === undefined ? sock.send(payload, dst) : sock.send(payload, dst, src)));
+    },
+    close() {
+      sock.close();
+    },
+  };
+}
+
+export function openPacketSocket(ifname: string): PacketSocket {
+  const native = loadAddon();
+  const sock = call(() => new native.PacketSocket(ifname));
+  return {
+    ifindex: sock.ifindex,
+    send(frame) {
+      call(() => sock.send(frame));
+    },
+    close() {
+      sock.close();
+    },
+  };
+}
+
+/**
+ * Sends one sd_notify datagram ("READY=1", "STATUS=...", "WATCHDOG=1", ...) to $NOTIFY_SOCKET.
+ * Returns false when NOTIFY_SOCKET is unset (not running under systemd); throws VipdOsError when
+ * the send fails or the address is neither a path nor an abstract '@name'.
+ */
+export function sdNotify(state: string): boolean {
+  const address = process.env.NOTIFY_SOCKET;
+  if (address === undefined || address === "") return false;
+  if (!address.startsWith("/") && !address.startsWith("@")) {
+    throw new VipdOsError(
+      "OS_ERROR",
+      `NOTIFY_SOCKET is neither an absolute path nor an abstract '@name': ${address}`,
+      {
+        errno: 0,
+        syscall: "sd_notify",
+      },
+    );
+  }
+  const native = loadAddon();
+  return call(() => native.sdNotify(address, state));
+}
+
+export function createHighResTimer(cb: () => void): HighResTimer {
+  const native = loadAddon();
+  const timer = call(() => new native.HighResTimer(cb));
+  return {
+    armAt(monotonicMs) {
+      call(() => timer.armAt(monotonicMs));
+    },
+    disarm() {
+      timer.disarm();
+    },
+    close() {
+      timer.close();
+    },
+  };
+}
+
+/** CLOCK_MONOTONIC in milliseconds (fractional): the clock createHighResTimer is armed on. */
+export function monotonicNowMs(): number {
+  return loadAddon().monotonicNowMs();
+}
+
+export const nativeIo: NativeIo = {
+  openVrrpSocket,
+  openPacketSocket,
+  sdNotify,
+  createHighResTimer,
+  monotonicNowMs,
+};

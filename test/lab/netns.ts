@@ -92,13 +92,13 @@ export function labVip(family: "ipv4" | "ipv6", i = 0): string {
 
 function runIp(args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("ip", args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
       out += d;
     });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
       err += d;
     });
     child.on("error", reject);
@@ -106,7 +106,11 @@ function runIp(args: string[], input?: string): Promise<string> {
       if (code === 0) resolve(out);
       else reject(new Error(`ip ${args.join(" ")} failed (exit ${code}): ${err.trim()}`));
     });
-    child.stdin.end(input ?? "");
+    if (input !== undefined && child.stdin) {
+      // An early exit of `ip` shows up as its exit code; the broken pipe itself says nothing more.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(input);
+    }
   });
 }
 
@@ -541,4 +545,18 @@ export async function labPing(from: LabHost, ip: string, o?: { timeoutMs?: numbe
     },
   );
   return r.code === 0 && r.stdout.trim() === "ok";
+}
+
+/** Runs fn with a fresh lab and always destroys it, also when fn throws (fn's error wins). */
+export async function withLab<T>(o: CreateLabOptions, fn: (lab: Lab) => Promise<T>): Promise<T> {
+  const lab = await createLab(o);
+  let result: T;
+  try {
+    result = await fn(lab);
+  } catch (e) {
+    await lab.destroy().catch(() => undefined);
+    throw e;
+  }
+  await lab.destroy();
+  return result;
 }

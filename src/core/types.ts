@@ -2,10 +2,10 @@
 // Pure data: the runtime, the simulator and the tests all drive a router through these types.
 // Times are milliseconds on a monotonic clock, always passed in by the caller.
 
-export type Family = 'ipv4' | 'ipv6';
+export type Family = "ipv4" | "ipv6";
 
 /** 'fencing' is the step between Backup and Master while a fence request is outstanding. */
-export type RouterState = 'initialize' | 'backup' | 'fencing' | 'master' | 'fault';
+export type RouterState = "initialize" | "backup" | "fencing" | "master" | "fault";
 
 export interface RouterOptions {
   /** Instance name, as in keepalived's vrrp_instance. */
@@ -28,17 +28,22 @@ export interface RouterOptions {
   /** Back-off before retrying a failed fence; doubles up to fenceRetryMaxMs. */
   fenceRetryMs: number;
   fenceRetryMaxMs: number;
+  /**
+   * Added by core: after an effect failure put the router in Fault (addVips failed), it retries
+   * (leaves Fault) after this long. Optional; default 5000 ms (DEFAULT_EFFECT_RETRY_MS).
+   */
+  effectRetryMs?: number;
 }
 
 /** Tracker outcome: a weight added to the base priority, or a hard fault. */
-export type TrackerResult = { type: 'weight'; weight: number } | { type: 'fault'; reason: string };
+export type TrackerResult = { type: "weight"; weight: number } | { type: "fault"; reason: string };
 
 export type Input =
-  | { type: 'startup' }
-  | { type: 'shutdown' }
+  | { type: "startup" }
+  | { type: "shutdown" }
   /** A valid advert for our VRID (already through the codec's validation ladder). */
   | {
-      type: 'advert';
+      type: "advert";
       src: string;
       priority: number;
       adverIntervalMs: number;
@@ -48,35 +53,48 @@ export type Input =
       srcMac?: string;
     }
   /** The caller saw now >= the last returned deadline. */
-  | { type: 'timeout' }
-  | { type: 'linkChanged'; up: boolean }
-  | { type: 'trackerChanged'; tracker: string; result: TrackerResult }
-  | { type: 'fenceResult'; ok: boolean; detail: string }
-  | { type: 'effectFailed'; effect: 'addVips' | 'removeVips' | 'sendAdvert' | 'announce'; error: string }
-  | { type: 'configChanged'; options: RouterOptions }
+  | { type: "timeout" }
+  | { type: "linkChanged"; up: boolean }
+  | { type: "trackerChanged"; tracker: string; result: TrackerResult }
+  | { type: "fenceResult"; ok: boolean; detail: string }
+  | { type: "effectFailed"; effect: "addVips" | "removeVips" | "sendAdvert" | "announce"; error: string }
+  | { type: "configChanged"; options: RouterOptions }
   /** Operator: hold this node out of elections (priority 0 resign while on). */
-  | { type: 'maintenance'; on: boolean };
+  | { type: "maintenance"; on: boolean };
 
 export type NotifyEvent =
-  | 'master'
-  | 'backup'
-  | 'fault'
-  | 'stop'
-  | 'fence_started'
-  | 'fence_failed'
-  | 'split_brain'
-  | 'master_rx_lower_pri';
+  | "master"
+  | "backup"
+  | "fault"
+  | "stop"
+  | "fence_started"
+  | "fence_failed"
+  | "split_brain"
+  | "master_rx_lower_pri";
 
 export type Action =
-  | { type: 'sendAdvert'; priority: number }
-  | { type: 'addVips'; vips: string[] }
-  | { type: 'removeVips'; vips: string[] }
+  | { type: "sendAdvert"; priority: number }
+  | { type: "addVips"; vips: string[] }
+  | { type: "removeVips"; vips: string[] }
   /** Gratuitous ARP / unsolicited NA for these VIPs; the runtime owns burst count and spacing. */
-  | { type: 'announce'; vips: string[]; reason: 'takeover' | 'split-brain' | 'lower-priority-heard' }
-  | { type: 'requestFence'; peer: string; peerMac?: string }
-  | { type: 'cancelFence' }
-  | { type: 'notify'; event: NotifyEvent; detail: string }
-  | { type: 'stateChanged'; from: RouterState; to: RouterState; reason: string };
+  | {
+      type: "announce";
+      vips: string[];
+      /** 'vips-changed' (added by core): a reload added VIPs while Master. */
+      reason: "takeover" | "split-brain" | "lower-priority-heard" | "vips-changed";
+    }
+  | { type: "requestFence"; peer: string; peerMac?: string }
+  | { type: "cancelFence" }
+  | { type: "notify"; event: NotifyEvent; detail: string }
+  | { type: "stateChanged"; from: RouterState; to: RouterState; reason: string }
+  /**
+   * Added by core: an advert that disagrees with our configuration, for logging and counting.
+   * 'interval' and 'version' adverts were discarded; 'addresses' adverts were still processed.
+   */
+  | { type: "mismatch"; field: MismatchField; detail: string };
+
+/** Added by core: what a `mismatch` action is about. */
+export type MismatchField = "interval" | "addresses" | "version";
 
 export interface Step {
   actions: Action[];
@@ -94,5 +112,13 @@ export interface Router {
   readonly masterAddress: string | null;
   /** True while the router wants its VIPs on the interface. */
   readonly holdsVips: boolean;
+  /** Added by core: the deadline the last step returned (null when no timer runs). */
+  readonly nextDeadline: number | null;
+  /** Added by core: the master's interval we time out on (learned from adverts in v3). */
+  readonly masterAdverIntervalMs: number;
+  /** Added by core: why we are in Fault (null otherwise). */
+  readonly faultReason: string | null;
+  /** Added by core: true while maintenance mode holds the router out of elections. */
+  readonly maintenance: boolean;
   handle(now: number, input: Input): Step;
 }

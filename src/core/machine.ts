@@ -1,0 +1,297 @@
+// The mutable state of one virtual router and the vocabulary the rule table (rules.ts) is written
+// in: enter a state, send an advert, arm a timer. No decisions are taken here; they live in rules.ts.
+
+import { compareIp, parseIp } from "../codec/ip.js";
+import { effectivePriority, OWNER_PRIORITY } from "./priority.js";
+import { masterDownIntervalMs, skewTimeMs } from "./timers.js";
+import type {
+  Action,
+  MismatchField,
+  NotifyEvent,
+  RouterOptions,
+  RouterState,
+  TrackerResult,
+} from "./types.js";
+
+export const DEFAULT_EFFECT_RETRY_MS = 5000;
+
+export type TimerName = "adver" | "masterDown" | "fenceRetry" | "effectRetry";
+/** Order in which timers due at the same time are handled. */
+export const TIMER_ORDER: readonly TimerName[] = ["effectRetry", "masterDown", "fenceRetry", "adver"];
+
+/** The Master_Down_Timer runs either the full Master_Down_Interval or, after a resign, Skew_Time. */
+export type MasterDownKind = "full" | "skew";
+
+export interface Peer {
+  address: string;
+  mac?: string;
+}
+
+export class Machine {
+  opts: RouterOptions;
+  state: RouterState = "initialize";
+  /** The time of the input being handled (and of the last one, between inputs). */
+  now = Number.NEGATIVE_INFINITY;
+  actions: Action[] = [];
+
+  // Environment, absorbed from inputs before the rules run.
+  readonly trackers = new Map<string, TrackerResult>();
+  linkUp = true;
+  maintenance = false;
+  /** Set when an effect failure (addVips) forced Fault; cleared by its retry timer or a reload. */
+  effectFault: string | null = null;
+  /** The effective priority before the current input, to see whether it moved. */
+  prevPriority: number;
+  /** The options before a configChanged, for the rules that diff them. */
+  prevOpts: RouterOptions;
+
+  // Election state.
+  masterAdverIntervalMs: number;
+  masterAddress: string | null = null;
+  /** The last master we followed: the fencing target. Kept across Fault (safer: we still fence it). */
+  peer: Peer | null = null;
+  /** The followed master resigned with a priority-0 advert: nothing to fence. */
+  peerResigned = false;
+  /** A live lower-priority master whose adverts we discard to preempt it (no fence needed for it). */
+  preemptTarget: { address: string; at: number } | null = null;
+  /** keepalived's preempt_delay: until this time a Backup does not preempt a lower master. */
+  preemptHoldUntil = Number.NEGATIVE_INFINITY;
+  fenceBackoffMs: number;
+
+  // Timers. The Master_Down_Timer keeps its start so priority or interval changes can rebase it.
+  readonly timers: Record<TimerName, number | null> = {
+    adver: null,
+    masterDown: null,
+    fenceRetry: null,
+    effectRetry: null,
+  };
+  masterDownStart: { at: number; kind: MasterDownKind } | null = null;
+  lastAdvertSentAt: number | null = null;
+
+  constructor(opts: RouterOptions) {
+    this.opts = opts;
+    this.prevOpts = opts;
+    this.masterAdverIntervalMs = opts.adverIntervalMs;
+    this.fenceBackoffMs = opts.fenceRetryMs;
+    this.prevPriority = this.priority;
+  }
+
+  // ---- derived values -------------------------------------------------------------------------
+
+  get priority(): number {
+    return effectivePriority(this.opts.priority, this.trackers.values(), this.maintenance);
+  }
+
+  get isOwner(): boolean {
+    return this.priority === OWNER_PRIORITY;
+  }
+
+  /** Preempt_Mode as applied now: the owner always preempts (RFC 9568 §6.1); preempt_delay holds. */
+  get preemptNow(): boolean {
+    if (this.isOwner) return true;
+    return this.opts.preempt && this.now >= this.preemptHoldUntil;
+  }
+
+  /** Why the router must be in Fault, or null. Link first, then trackers by name, then effects. */
+  get faultCause(): string | null {
+    if (!this.linkUp) return "link down";
+    const names = [...this.trackers.keys()].sort();
+    for (const name of names) {
+      const t = this.trackers.get(name);
+      if (t?.type === "fault") return `tracker ${name}: ${t.reason}`;
+    }
+    if (this.effectFault !== null) return this.effectFault;
+    return null;
+  }
+
+  skewMs(): number {
+    return skewTimeMs(this.opts.version, this.priority, this.masterAdverIntervalMs);
+  }
+
+  masterDownMs(): number {
+    return masterDownIntervalMs(this.opts.version, this.priority, this.masterAdverIntervalMs);
+  }
+
+  /** True when the sender of `src` wins an equal-priority tie (RFC 9568 §6.4.3: greater address). */
+  senderWinsTie(src: string): boolean {
+    return compareIp(src, this.opts.primaryAddress) > 0;
+  }
+
+  senderIsSelf(src: string): boolean {
+    return compareIp(src, this.opts.primaryAddress) === 0;
+  }
+
+  /** The live lower-priority master we are preempting: heard within one Master_Down_Interval. */
+  livePreemptTarget(): string | null {
+    const t = this.preemptTarget;
+    if (t === null || this.now - t.at >= this.masterDownMs()) return null;
+    return t.address;
+  }
+
+  vipAddresses(): string[] {
+    return this.opts.vips.map((v) => v.slice(0, v.includes("/") ? v.indexOf("/") : v.length));
+  }
+
+  /** Compares the advert's address list with our VIPs as sets of addresses; null when equal. */
+  addressMismatch(addresses: readonly string[]): string | null {
+    const key = (a: string) => {
+      const b = parseIp(a);
+      return b === null ? a : Array.from(b).join(".");
+    };
+    const ours = new Set(this.vipAddresses().map(key));
+    const theirs = new Set(addresses.map(key));
+    const same = ours.size === theirs.size && [...ours].every((k) => theirs.has(k));
+    if (same) return null;
+    return `advert lists [${addresses.join(", ")}], configured [${this.vipAddresses().join(", ")}]`;
+  }
+
+  // ---- effects --------------------------------------------------------------------------------
+
+  emit(action: Action): void {
+    this.actions.push(action);
+  }
+
+  notify(event: NotifyEvent, detail: string): void {
+    this.emit({ type: "notify", event, detail });
+  }
+
+  mismatch(field: MismatchField, detail: string): void {
+    this.emit({ type: "mismatch", field, detail });
+  }
+
+  /** Sends an advert with our effective priority and restarts the Adver_Timer (RFC 9568 §6.4.3). */
+  sendAdvert(): void {
+    this.emit({ type: "sendAdvert", priority: this.priority });
+    this.lastAdvertSentAt = this.now;
+    this.timers.adver = this.now + this.opts.adverIntervalMs;
+  }
+
+  /** A master gives up (RFC 9568 §6.4.3 shutdown): a priority-0 advert; leaving Master removes the VIPs. */
+  sendResign(): void {
+    this.emit({ type: "sendAdvert", priority: 0 });
+  }
+
+  armMasterDown(kind: MasterDownKind): void {
+    this.masterDownStart = { at: this.now, kind };
+    this.timers.masterDown = this.now + (kind === "full" ? this.masterDownMs() : this.skewMs());
+  }
+
+  /** Re-derives running timers after the priority or the intervals changed. */
+  rebaseTimers(): void {
+    if (this.masterDownStart !== null && this.timers.masterDown !== null) {
+      const { at, kind } = this.masterDownStart;
+      this.timers.masterDown = at + (kind === "full" ? this.masterDownMs() : this.skewMs());
+    }
+    if (this.timers.adver !== null && this.lastAdvertSentAt !== null) {
+      this.timers.adver = this.lastAdvertSentAt + this.opts.adverIntervalMs;
+    }
+  }
+
+  clearTimers(): void {
+    this.timers.adver = null;
+    this.timers.masterDown = null;
+    this.timers.fenceRetry = null;
+    this.timers.effectRetry = null;
+    this.masterDownStart = null;
+    this.lastAdvertSentAt = null;
+  }
+
+  /** Follow the master that sent this advert (RFC 9568 §6.4.2): learn its interval in v3, reset the timer. */
+  follow(src: string, adverIntervalMs: number, srcMac: string | undefined): void {
+    if (this.opts.version === 3) this.masterAdverIntervalMs = adverIntervalMs;
+    this.masterAddress = src;
+    this.peer = srcMac === undefined ? { address: src } : { address: src, mac: srcMac };
+    this.peerResigned = false;
+    this.preemptTarget = null;
+    this.timers.fenceRetry = null;
+    this.fenceBackoffMs = this.opts.fenceRetryMs;
+    this.armMasterDown("full");
+  }
+
+  private changeState(to: RouterState, reason: string): void {
+    const from = this.state;
+    this.state = to;
+    this.emit({ type: "stateChanged", from, to, reason });
+  }
+
+  private leaveCurrent(cancelFence = true): void {
+    if (this.state === "master") this.emit({ type: "removeVips", vips: [...this.opts.vips] });
+    if (this.state === "fencing" && cancelFence) this.emit({ type: "cancelFence" });
+  }
+
+  /** Master: stateChanged, advert, VIPs, announcement, then the notify (effects first). */
+  enterMaster(reason: string): void {
+    this.clearTimers();
+    this.masterAddress = null;
+    this.peerResigned = false;
+    this.preemptTarget = null;
+    this.fenceBackoffMs = this.opts.fenceRetryMs;
+    this.changeState("master", reason);
+    this.sendAdvert();
+    this.emit({ type: "addVips", vips: [...this.opts.vips] });
+    this.emit({ type: "announce", vips: [...this.opts.vips], reason: "takeover" });
+    this.notify("master", reason);
+  }
+
+  /**
+   * Backup. A master leaving removes its VIPs; a pending fence is cancelled. `timer` says how the
+   * Master_Down_Timer starts; 'none' is for callers that arm another timer (fence retry).
+   */
+  enterBackup(reason: string, timer: MasterDownKind | "none", o: { cancelFence?: boolean } = {}): void {
+    const from = this.state;
+    this.leaveCurrent(o.cancelFence ?? true);
+    this.clearTimers();
+    if (from === "initialize" || from === "fault") {
+      this.masterAdverIntervalMs = this.opts.adverIntervalMs;
+      this.masterAddress = null;
+      this.preemptTarget = null;
+      this.preemptHoldUntil = this.now + this.opts.preemptDelayMs;
+    }
+    this.changeState("backup", reason);
+    if (timer !== "none") this.armMasterDown(timer);
+    this.notify("backup", reason);
+  }
+
+  enterFencing(reason: string, peer: Peer): void {
+    this.clearTimers();
+    this.changeState("fencing", reason);
+    this.emit(
+      peer.mac === undefined
+        ? { type: "requestFence", peer: peer.address }
+        : { type: "requestFence", peer: peer.address, peerMac: peer.mac },
+    );
+    this.notify("fence_started", `fencing ${peer.address}: ${reason}`);
+  }
+
+  /** Fault: a master resigns first (priority-0 advert, VIPs removed); a fence is cancelled. */
+  enterFault(reason: string): void {
+    if (this.state === "master") this.emit({ type: "sendAdvert", priority: 0 });
+    this.leaveCurrent();
+    this.clearTimers();
+    this.masterAddress = null;
+    if (this.effectFault !== null) {
+      this.timers.effectRetry = this.now + (this.opts.effectRetryMs ?? DEFAULT_EFFECT_RETRY_MS);
+    }
+    this.changeState("fault", reason);
+    this.notify("fault", reason);
+  }
+
+  /** Initialize after a shutdown: a master resigns (RFC 9568 §6.4.3), a fence is cancelled. */
+  enterInitialize(reason: string): void {
+    if (this.state === "master") this.emit({ type: "sendAdvert", priority: 0 });
+    this.leaveCurrent();
+    this.clearTimers();
+    this.masterAddress = null;
+    this.changeState("initialize", reason);
+    this.notify("stop", reason);
+  }
+
+  nextDeadline(): number | null {
+    let best: number | null = null;
+    for (const name of TIMER_ORDER) {
+      const t = this.timers[name];
+      if (t !== null && (best === null || t < best)) best = t;
+    }
+    return best;
+  }
+}

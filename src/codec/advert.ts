@@ -256,7 +256,7 @@ export function checkChecksum(
   if (version === 2) {
     return verifyInternetChecksum(payload)
       ? { type: "checksum-ok", form: "v2" }
-      : invalid("checksum", `VRRPv2 checksum ${stored} does not match the message`);
+      : invalid("checksum", `checksum ${stored} does not match the VRRPv2 message`);
   }
   const pseudo = vrrpPseudoHeader(ctx, payload.length);
   if (pseudo !== null && verifyInternetChecksum(pseudo, payload))

@@ -1,0 +1,1214 @@
+// The driver: socket, timer, link and hook events go into the routers; their actions come out as
+// adverts, VIP changes, announcements, logs and hook events. One protocol timer (the Scheduler)
+// armed at the earliest deadline; VIP changes and announcements serialized per instance; a failed
+// effect goes back into its router as `effectFailed`.
+//
+// The engine knows nothing about the config file format or about Linux: it gets instance specs
+// and ports. daemon.ts wires it to src/config and src/linux.
+
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import { type Advert, adverIntervalMs, decodeAdvert, encodeAdvert } from "../codec/advert.js";
+import { buildGratuitousArp, buildUnsolicitedNa } from "../codec/frames.js";
+import { isIpv6LinkLocal, parseIp } from "../codec/ip.js";
+import { parseMac } from "../codec/mac.js";
+import { createRouter } from "../core/index.js";
+import type {
+  Action,
+  Family,
+  Input,
+  NotifyEvent,
+  Router,
+  RouterOptions,
+  RouterState,
+} from "../core/types.js";
+import { type AnnounceReason, announceOffsets } from "./announce.js";
+import { type InstanceSpec, identityKey, runtimeSettingsKey } from "./instance-spec.js";
+import type { LinkInfo, PacketSenderPort, RuntimePorts, VrrpDatagram, VrrpSocketPort } from "./ports.js";
+import { Scheduler } from "./scheduler.js";
+import {
+  type DaemonStatus,
+  emptyCounters,
+  type FailoverTimeline,
+  type InstanceCounters,
+  type InstanceStatus,
+  type PeerEntry,
+  statusLine,
+} from "./status.js";
+
+export const EXIT_OK = 0;
+export const EXIT_SOFTWARE = 70;
+export const EXIT_OSERR = 71;
+export const EXIT_CONFIG = 78;
+
+const MULTICAST_V4 = "224.0.0.18";
+const MULTICAST_V6 = "ff02::12";
+/** Bound on waiting for VIP removals at shutdown or instance removal. */
+const DRAIN_TIMEOUT_MS = 5000;
+/** One log line per (socket, reason) per window for discarded datagrams. */
+const DISCARD_LOG_WINDOW_MS = 10_000;
+
+export type RuntimeErrorCode =
+  | "NO_PRIMARY_ADDRESS"
+  | "DUPLICATE_VRID"
+  | "DUPLICATE_INSTANCE"
+  | "BAD_INTERFACE_MAC"
+  | "STARTUP_FAILED";
+
+/** An operator-facing runtime error (bad host setup for the configured instances). */
+export class RuntimeError extends Error {
+  readonly code: RuntimeErrorCode;
+  constructor(code: RuntimeErrorCode, message: string) {
+    super(message);
+    this.name = "RuntimeError";
+    this.code = code;
+  }
+}
+
+export interface DaemonEvents {
+  notify: [{ instance: string; event: NotifyEvent; detail: string; state: RouterState; priority: number }];
+  requestFence: [{ instance: string; peer: string; peerMac?: string }];
+  cancelFence: [{ instance: string }];
+  stateChanged: [{ instance: string; from: RouterState; to: RouterState; reason: string }];
+  timeline: [FailoverTimeline];
+  discarded: [{ instance: string | null; reason: string }];
+  reloaded: [{ ok: boolean; error?: string }];
+}
+
+export interface EngineOptions<C> {
+  configPath: string;
+  logger: Logger;
+  ports: RuntimePorts;
+  /** Reads and validates the config file (SIGHUP reload); throws on a bad file. */
+  loadConfig: (path: string) => Promise<C>;
+  /** Turns a validated config into instance specs; may throw an operator error. */
+  toSpecs: (config: C) => InstanceSpec[];
+  /** A name for the timer implementation, reported in status. */
+  timerKind?: string;
+}
+
+type Effect =
+  | { type: "addVips"; vips: string[] }
+  | { type: "removeVips"; vips: string[] }
+  | { type: "announce"; vips: string[]; reason: AnnounceReason }
+  | { type: "announceStep" }
+  | { type: "refresh" };
+
+interface Frame {
+  dev: string;
+  bytes: Uint8Array;
+}
+
+interface AnnouncePlan {
+  /** Absolute monotonic times still to come, ascending. */
+  times: number[];
+  frames: Frame[];
+  reason: AnnounceReason;
+}
+
+interface SocketGroup {
+  key: string;
+  ifname: string;
+  family: Family;
+  ifindex: number;
+  multicast: boolean;
+  socket: VrrpSocketPort;
+  byVrid: Map<number, Instance>;
+  unattributed: Record<string, number>;
+  discardLog: Map<string, { windowStart: number; suppressed: number }>;
+}
+
+interface Instance {
+  spec: InstanceSpec;
+  options: RouterOptions;
+  router: Router;
+  log: Logger;
+  group: SocketGroup;
+  primaryAddress: string;
+  advertSource: string;
+  linkUp: boolean;
+  peers: Map<string, PeerEntry & { lastSeenWallMs: number }>;
+  counters: InstanceCounters;
+  inputs: Input[];
+  handling: boolean;
+  effects: Effect[];
+  effectsRunning: boolean;
+  idleWaiters: (() => void)[];
+  installed: Set<string>;
+  plan: AnnouncePlan | null;
+  advertCache: Map<string, Uint8Array>;
+  /** The last valid advert heard while not master (the master we followed). */
+  lastAdvert: { src: string; at: number } | null;
+  currentInput: Input | null;
+  timeline: FailoverTimeline | null;
+  lastTimeline: FailoverTimeline | null;
+  closed: boolean;
+}
+
+function stripPrefix(address: string): string {
+  const slash = address.indexOf("/");
+  return slash === -1 ? address : address.slice(0, slash);
+}
+
+function familyOf(address: string): Family | null {
+  const bytes = parseIp(address);
+  if (bytes === null) return null;
+  return bytes.length === 4 ? "ipv4" : "ipv6";
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sameOptions(a: RouterOptions, b: RouterOptions): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class Engine<C> {
+  readonly events = new EventEmitter<DaemonEvents>();
+  readonly stopped: Promise<number>;
+
+  readonly #o: EngineOptions<C>;
+  readonly #log: Logger;
+  readonly #ports: RuntimePorts;
+  readonly #scheduler: Scheduler;
+  readonly #instances = new Map<string, Instance>();
+  readonly #groups = new Map<string, SocketGroup>();
+  readonly #senders = new Map<string, PacketSenderPort>();
+  readonly #links = new Map<string, LinkInfo>();
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #startedAt = new Date().toISOString();
+  #resolveStopped!: (code: number) => void;
+  #phase: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
+  #reloading: Promise<boolean> | null = null;
+  #reloadAgain = false;
+  #watchdog: NodeJS.Timeout | null = null;
+  #lastStatusLine = "";
+
+  constructor(options: EngineOptions<C>) {
+    this.#o = options;
+    this.#log = options.logger;
+    this.#ports = options.ports;
+    this.#scheduler = new Scheduler(options.ports.clock);
+    this.stopped = new Promise<number>((resolve) => {
+      this.#resolveStopped = resolve;
+    });
+  }
+
+  get phase(): string {
+    return this.#phase;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Removes orphan VIPs, starts every instance, then signals READY. Throws (after cleaning up) when
+   * the host cannot run the configured instances; `stopped` then resolves with the exit code.
+   */
+  async start(config: C): Promise<void> {
+    if (this.#phase !== "new") throw new Error("Engine.start called twice");
+    this.#phase = "starting";
+    try {
+      const specs = this.#o.toSpecs(config);
+      this.#checkSpecs(specs);
+      const orphans = await this.#ports.addresses.removeOrphans();
+      if (orphans.length > 0)
+        this.#log.warn({ removed: orphans }, "removed orphan VIPs left by a previous run");
+      this.#ports.links.onLinkChange((e) => this.#onLinkChange(e.ifname, e.up));
+      const created: Instance[] = [];
+      for (const spec of specs) created.push(await this.#createInstance(spec));
+      for (const inst of created) this.#startInstance(inst);
+      this.#installSignals();
+      this.#startWatchdog();
+      this.#phase = "running";
+      this.#notifyStatus(true);
+      this.#ports.process.sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
+      this.#log.info({ instances: specs.map((s) => s.name) }, "vipd running");
+    } catch (err) {
+      const code = err instanceof RuntimeError ? EXIT_CONFIG : exitCodeFor(err);
+      this.#log.error(
+        { err, code: (err as { code?: unknown }).code },
+        `startup failed: ${errorMessage(err)}`,
+      );
+      await this.#teardown();
+      this.#phase = "stopped";
+      this.#resolveStopped(code);
+      throw err;
+    }
+  }
+
+  /** Graceful stop: priority-0 adverts, VIPs released, resources closed; resolves `stopped` with 0. */
+  async stop(why = "stop requested"): Promise<number> {
+    if (this.#phase === "stopping" || this.#phase === "stopped") return this.stopped;
+    if (this.#phase !== "running") throw new Error(`cannot stop while ${this.#phase}`);
+    this.#phase = "stopping";
+    this.#log.info({ why }, "stopping");
+    this.#ports.process.sdNotify("STOPPING=1");
+    if (this.#reloading) await this.#reloading;
+    const results = await Promise.all(
+      [...this.#instances.values()].map((inst) => this.#shutdownInstance(inst)),
+    );
+    const clean = results.every((ok) => ok);
+    await this.#teardown();
+    this.#phase = "stopped";
+    const code = clean ? EXIT_OK : EXIT_SOFTWARE;
+    this.#log.info({ code }, "stopped");
+    this.#resolveStopped(code);
+    return code;
+  }
+
+  /**
+   * Re-reads the config file. A bad file is refused (logged, running config kept). Unchanged
+   * instances keep state and VIPs; changed ones get `configChanged`; removed ones shut down; new
+   * ones start. Resolves true when the new config was applied.
+   */
+  reload(): Promise<boolean> {
+    if (this.#phase !== "running") return Promise.resolve(false);
+    if (this.#reloading) {
+      this.#reloadAgain = true;
+      return this.#reloading;
+    }
+    const run = async (): Promise<boolean> => {
+      let applied = false;
+      do {
+        this.#reloadAgain = false;
+        applied = await this.#reloadOnce();
+      } while (this.#reloadAgain && this.#phase === "running");
+      return applied;
+    };
+    this.#reloading = run().finally(() => {
+      this.#reloading = null;
+    });
+    return this.#reloading;
+  }
+
+  /** Feeds an input from outside (hooks: trackers, fence results, maintenance). */
+  input(instance: string, input: Input): boolean {
+    const inst = this.#instances.get(instance);
+    if (!inst || inst.closed || this.#phase !== "running") return false;
+    if (input.type === "fenceResult" && inst.timeline) {
+      inst.timeline.fenceDoneMs = this.#ports.clock.now();
+      inst.timeline.fenceOk = input.ok;
+    }
+    this.#feed(inst, input);
+    return true;
+  }
+
+  status(): DaemonStatus {
+    const unattributed: Record<string, Record<string, number>> = {};
+    for (const g of this.#groups.values()) unattributed[g.key] = { ...g.unattributed };
+    return {
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      configPath: this.#o.configPath,
+      unattributed,
+      timer: {
+        kind: this.#o.timerKind ?? "custom",
+        fires: this.#scheduler.fires,
+        worstLatenessMs: this.#scheduler.worstLatenessMs,
+      },
+      instances: [...this.#instances.values()].map((i) => this.#instanceStatus(i)),
+    };
+  }
+
+  /** The deadline the protocol timer is armed at (tests). */
+  get timerArmedAt(): number | null {
+    return this.#scheduler.armedAt;
+  }
+
+  // ---------------------------------------------------------------- instances
+
+  #checkSpecs(specs: InstanceSpec[]): void {
+    const names = new Set<string>();
+    const vrids = new Map<string, string>();
+    for (const s of specs) {
+      if (names.has(s.name))
+        throw new RuntimeError("DUPLICATE_INSTANCE", `instance ${s.name} is defined twice`);
+      names.add(s.name);
+      const key = `${s.ifname}/${s.family}/${s.vrid}`;
+      const other = vrids.get(key);
+      if (other !== undefined) {
+        throw new RuntimeError(
+          "DUPLICATE_VRID",
+          `instances ${other} and ${s.name} both use VRID ${s.vrid} for ${s.family} on ${s.ifname}`,
+        );
+      }
+      vrids.set(key, s.name);
+    }
+  }
+
+  async #link(ifname: string, refresh: boolean): Promise<LinkInfo> {
+    const known = this.#links.get(ifname);
+    if (known && !refresh) return known;
+    const link = await this.#ports.addresses.getLink(ifname);
+    if (parseMac(link.mac) === null) {
+      throw new RuntimeError(
+        "BAD_INTERFACE_MAC",
+        `interface ${ifname} has no usable MAC address (${link.mac})`,
+      );
+    }
+    this.#links.set(ifname, link);
+    return link;
+  }
+
+  async #extraLinks(spec: InstanceSpec): Promise<void> {
+    const devs = new Set([...spec.vips, ...spec.excludedVips].map((v) => v.dev));
+    for (const dev of devs) if (dev !== spec.ifname) await this.#link(dev, true);
+  }
+
+  #primaryAddress(spec: InstanceSpec, link: LinkInfo): string {
+    if (spec.unicastSrcIp !== null) return spec.unicastSrcIp;
+    const ours = new Set<string>();
+    const specs = [spec, ...[...this.#instances.values()].map((i) => i.spec)];
+    for (const s of specs) for (const v of [...s.vips, ...s.excludedVips]) ours.add(stripPrefix(v.cidr));
+    for (const raw of link.addresses) {
+      const a = stripPrefix(raw);
+      if (ours.has(a)) continue;
+      if (spec.family === "ipv4" && familyOf(a) === "ipv4") return a;
+      if (spec.family === "ipv6" && familyOf(a) === "ipv6" && isIpv6LinkLocal(a)) return a;
+    }
+    const want = spec.family === "ipv4" ? "IPv4 address" : "IPv6 link-local address";
+    throw new RuntimeError(
+      "NO_PRIMARY_ADDRESS",
+      `instance ${spec.name}: interface ${spec.ifname} has no ${want} to send adverts from (set unicast_src_ip or configure one)`,
+    );
+  }
+
+  async #createInstance(spec: InstanceSpec): Promise<Instance> {
+    const link = await this.#link(spec.ifname, true);
+    await this.#extraLinks(spec);
+    const primaryAddress = this.#primaryAddress(spec, link);
+    const options = spec.routerOptions({ primaryAddress });
+    const group = this.#groupFor(spec, link);
+    const inst: Instance = {
+      spec,
+      options,
+      router: createRouter(options),
+      log: this.#log.child({ instance: spec.name }),
+      group,
+      primaryAddress,
+      advertSource: spec.unicastSrcIp ?? primaryAddress,
+      linkUp: link.up,
+      peers: new Map(),
+      counters: emptyCounters(),
+      inputs: [],
+      handling: false,
+      effects: [],
+      effectsRunning: false,
+      idleWaiters: [],
+      installed: new Set(),
+      plan: null,
+      advertCache: new Map(),
+      lastAdvert: null,
+      currentInput: null,
+      timeline: null,
+      lastTimeline: null,
+      closed: false,
+    };
+    group.byVrid.set(spec.vrid, inst);
+    this.#instances.set(spec.name, inst);
+    return inst;
+  }
+
+  #startInstance(inst: Instance): void {
+    inst.log.info(
+      {
+        interface: inst.spec.ifname,
+        vrid: inst.spec.vrid,
+        family: inst.spec.family,
+        version: inst.spec.version,
+        priority: inst.options.priority,
+        primaryAddress: inst.primaryAddress,
+        mode: inst.spec.unicastPeers === null ? "multicast" : "unicast",
+      },
+      "instance starting",
+    );
+    this.#feed(inst, { type: "startup" });
+    if (!inst.linkUp) this.#feed(inst, { type: "linkChanged", up: false });
+  }
+
+  /** Sends `shutdown`, waits for the VIP removals; true when everything drained in time. */
+  async #shutdownInstance(inst: Instance): Promise<boolean> {
+    if (inst.closed) return true;
+    this.#feed(inst, { type: "shutdown" });
+    const drained = await this.#waitIdle(inst, DRAIN_TIMEOUT_MS);
+    if (!drained)
+      inst.log.error({ pending: inst.effects.length }, "VIP changes did not finish in time at shutdown");
+    this.#closeInstance(inst);
+    return drained;
+  }
+
+  #closeInstance(inst: Instance): void {
+    inst.closed = true;
+    this.#scheduler.clear(`router:${inst.spec.name}`);
+    this.#cancelAnnouncements(inst);
+    this.#instances.delete(inst.spec.name);
+    const g = inst.group;
+    if (g.byVrid.get(inst.spec.vrid) === inst) g.byVrid.delete(inst.spec.vrid);
+    if (g.byVrid.size === 0) {
+      g.socket.close();
+      this.#groups.delete(g.key);
+    }
+  }
+
+  async #teardown(): Promise<void> {
+    for (const u of this.#unsubscribe.splice(0)) u();
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+    for (const inst of [...this.#instances.values()]) this.#closeInstance(inst);
+    for (const g of this.#groups.values()) g.socket.close();
+    this.#groups.clear();
+    for (const s of this.#senders.values()) s.close();
+    this.#senders.clear();
+    this.#scheduler.close();
+    this.#ports.addresses.close();
+  }
+
+  async #reloadOnce(): Promise<boolean> {
+    const proc = this.#ports.process;
+    proc.sdNotify(`RELOADING=1\nMONOTONIC_USEC=${proc.monotonicUsec()}`);
+    this.#log.info({ configPath: this.#o.configPath }, "reloading configuration");
+    let specs: InstanceSpec[];
+    try {
+      const config = await this.#o.loadConfig(this.#o.configPath);
+      specs = this.#o.toSpecs(config);
+      this.#checkSpecs(specs);
+    } catch (err) {
+      const issues = (err as { issues?: { file: string; line: number; col: number; message: string }[] })
+        .issues;
+      const lines = Array.isArray(issues)
+        ? issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.message}`)
+        : [];
+      this.#log.error(
+        { err, issues: lines },
+        `reload refused, keeping the running configuration: ${errorMessage(err)}`,
+      );
+      proc.sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
+      this.events.emit("reloaded", { ok: false, error: errorMessage(err) });
+      return false;
+    }
+    if (this.#phase !== "running") return false;
+
+    const wanted = new Map(specs.map((s) => [s.name, s]));
+    const removed: Instance[] = [];
+    const replaced: InstanceSpec[] = [];
+    const kept: [Instance, InstanceSpec][] = [];
+    for (const inst of this.#instances.values()) {
+      const spec = wanted.get(inst.spec.name);
+      if (!spec) removed.push(inst);
+      else if (identityKey(spec) !== identityKey(inst.spec)) {
+        removed.push(inst);
+        replaced.push(spec);
+      } else kept.push([inst, spec]);
+    }
+    const added = specs.filter((s) => !this.#instances.has(s.name));
+    const summary = {
+      removed: [] as string[],
+      added: [] as string[],
+      changed: [] as string[],
+      unchanged: [] as string[],
+    };
+
+    // Removals first so a VRID or VIP moving between instances is released before it is taken.
+    await Promise.all(
+      removed.map(async (inst) => {
+        inst.log.info("instance removed or replaced by reload: shutting down");
+        summary.removed.push(inst.spec.name);
+        await this.#shutdownInstance(inst);
+      }),
+    );
+    let ok = true;
+    for (const [inst, spec] of kept) {
+      try {
+        const link = await this.#link(spec.ifname, true);
+        await this.#extraLinks(spec);
+        const primaryAddress = this.#primaryAddress(spec, link);
+        const options = spec.routerOptions({ primaryAddress });
+        const settingsChanged = runtimeSettingsKey(spec) !== runtimeSettingsKey(inst.spec);
+        const optionsChanged = !sameOptions(options, inst.options);
+        inst.spec = spec;
+        inst.primaryAddress = primaryAddress;
+        inst.advertSource = spec.unicastSrcIp ?? primaryAddress;
+        inst.advertCache.clear();
+        if (optionsChanged) {
+          inst.options = options;
+          inst.log.info("configuration changed");
+          summary.changed.push(spec.name);
+          this.#feed(inst, { type: "configChanged", options });
+        } else if (settingsChanged) {
+          inst.log.info("runtime settings changed (router unchanged)");
+          summary.changed.push(spec.name);
+        } else summary.unchanged.push(spec.name);
+      } catch (err) {
+        ok = false;
+        inst.log.error(
+          { err },
+          `reload could not reconfigure the instance, keeping it as it was: ${errorMessage(err)}`,
+        );
+      }
+    }
+    for (const spec of [...replaced, ...added]) {
+      try {
+        const inst = await this.#createInstance(spec);
+        summary.added.push(spec.name);
+        this.#startInstance(inst);
+      } catch (err) {
+        ok = false;
+        this.#log.error(
+          { err, instance: spec.name },
+          `reload could not start instance ${spec.name}: ${errorMessage(err)}`,
+        );
+      }
+    }
+    this.#log.info(summary, ok ? "reload applied" : "reload applied with errors");
+    this.#notifyStatus(true);
+    proc.sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
+    this.events.emit("reloaded", ok ? { ok } : { ok, error: "some instances could not be (re)started" });
+    return true;
+  }
+
+  #installSignals(): void {
+    const proc = this.#ports.process;
+    const onStop = (sig: string) => () => {
+      this.stop(`received ${sig}`).catch((err: unknown) => {
+        this.#log.error({ err }, "stop failed");
+        this.#resolveStopped(EXIT_SOFTWARE);
+      });
+    };
+    this.#unsubscribe.push(proc.onSignal("SIGTERM", onStop("SIGTERM")));
+    this.#unsubscribe.push(proc.onSignal("SIGINT", onStop("SIGINT")));
+    this.#unsubscribe.push(
+      proc.onSignal("SIGHUP", () => {
+        this.reload().catch((err: unknown) => this.#log.error({ err }, "reload failed"));
+      }),
+    );
+  }
+
+  #startWatchdog(): void {
+    const usec = this.#ports.process.watchdogUsec();
+    if (usec === null || usec <= 0) return;
+    // Half the period, as sd_watchdog_enabled(3) recommends; runs from the event loop so a stall shows.
+    const everyMs = Math.max(1, Math.floor(usec / 2000));
+    this.#watchdog = setInterval(() => this.#ports.process.sdNotify("WATCHDOG=1"), everyMs);
+  }
+
+  #notifyStatus(force: boolean): void {
+    const line = statusLine(
+      [...this.#instances.values()].map((i) => ({ name: i.spec.name, state: i.router.state })),
+    );
+    if (!force && line === this.#lastStatusLine) return;
+    this.#lastStatusLine = line;
+    if (this.#phase === "running" || force) this.#ports.process.sdNotify(`STATUS=${line}`);
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  #feed(inst: Instance, input: Input): void {
+    inst.inputs.push(input);
+    if (inst.handling) return;
+    inst.handling = true;
+    try {
+      for (let next = inst.inputs.shift(); next !== undefined; next = inst.inputs.shift()) {
+        const now = this.#ports.clock.now();
+        inst.currentInput = next;
+        const step = inst.router.handle(now, next);
+        this.#setRouterDeadline(inst, step.nextDeadline);
+        for (const action of step.actions) this.#dispatch(inst, action, now);
+      }
+    } finally {
+      inst.currentInput = null;
+      inst.handling = false;
+    }
+  }
+
+  #setRouterDeadline(inst: Instance, at: number | null): void {
+    if (inst.closed) return;
+    this.#scheduler.set(`router:${inst.spec.name}`, at, () => {
+      if (!inst.closed) this.#feed(inst, { type: "timeout" });
+    });
+  }
+
+  #onLinkChange(ifname: string, up: boolean): void {
+    const link = this.#links.get(ifname);
+    if (link) link.up = up;
+    for (const inst of this.#instances.values()) {
+      if (inst.spec.ifname !== ifname || inst.linkUp === up || inst.closed) continue;
+      inst.linkUp = up;
+      inst.log.info({ interface: ifname, up }, `link ${up ? "up" : "down"}`);
+      this.#feed(inst, { type: "linkChanged", up });
+    }
+  }
+
+  #groupFor(spec: InstanceSpec, link: LinkInfo): SocketGroup {
+    const key = `${spec.ifname}/${spec.family}`;
+    const multicast = spec.unicastPeers === null;
+    const existing = this.#groups.get(key);
+    if (existing && (existing.multicast || !multicast)) return existing;
+    if (existing) {
+      // A unicast-only socket now also needs the multicast group: reopen it with membership.
+      existing.socket.close();
+      existing.socket = this.#openSocket(existing, true);
+      existing.multicast = true;
+      return existing;
+    }
+    const group: SocketGroup = {
+      key,
+      ifname: spec.ifname,
+      family: spec.family,
+      ifindex: link.index,
+      multicast,
+      socket: undefined as unknown as VrrpSocketPort,
+      byVrid: new Map(),
+      unattributed: {},
+      discardLog: new Map(),
+    };
+    group.socket = this.#openSocket(group, multicast);
+    this.#groups.set(key, group);
+    return group;
+  }
+
+  #openSocket(group: SocketGroup, multicast: boolean): VrrpSocketPort {
+    const socket = this.#ports.openVrrpSocket({ family: group.family, ifname: group.ifname, multicast });
+    socket.onDatagram((d) => this.#onDatagram(group, d));
+    return socket;
+  }
+
+  #discard(group: SocketGroup, inst: Instance | undefined, reason: string, detail: string): void {
+    if (inst) inst.counters.discarded[reason] = (inst.counters.discarded[reason] ?? 0) + 1;
+    else group.unattributed[reason] = (group.unattributed[reason] ?? 0) + 1;
+    this.events.emit("discarded", { instance: inst?.spec.name ?? null, reason });
+    this.#discardLog(group, inst, reason, detail);
+  }
+
+  /** Rate-limited warning: one line per (instance, reason) per window, with the suppressed count. */
+  #discardLog(group: SocketGroup, inst: Instance | undefined, reason: string, detail: string): void {
+    const now = this.#ports.clock.now();
+    const key = `${inst?.spec.name ?? ""}|${reason}`;
+    const entry = group.discardLog.get(key);
+    if (entry && now - entry.windowStart < DISCARD_LOG_WINDOW_MS) {
+      entry.suppressed++;
+      return;
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    group.discardLog.set(key, { windowStart: now, suppressed: 0 });
+    const log = inst?.log ?? this.#log;
+    log.warn({ socket: group.key, reason, detail, suppressed }, `VRRP datagram: ${reason}`);
+  }
+
+  #onDatagram(group: SocketGroup, d: VrrpDatagram): void {
+    if (this.#phase !== "running") return;
+    const vridGuess = d.payload.length >= 2 ? d.payload[1] : undefined;
+    const guess = vridGuess === undefined ? undefined : group.byVrid.get(vridGuess);
+    if (d.ifindex !== group.ifindex) {
+      this.#discard(group, guess, "wrong-interface", `arrived on ifindex ${d.ifindex}`);
+      return;
+    }
+    const res = decodeAdvert(d.payload, { family: group.family, src: d.src, dst: d.dst, ttl: d.ttl });
+    if (res.type === "invalid") {
+      this.#discard(group, guess, res.reason, res.detail);
+      return;
+    }
+    const advert = res.advert;
+    const inst = group.byVrid.get(advert.vrid);
+    if (!inst || inst.closed) {
+      this.#discard(group, undefined, "unknown-vrid", `VRID ${advert.vrid} from ${d.src}`);
+      return;
+    }
+    if (d.src === inst.primaryAddress || d.src === inst.advertSource) {
+      this.#discard(group, inst, "own-advert", `from our own address ${d.src}`);
+      return;
+    }
+    if (inst.spec.unicastPeers !== null && !inst.spec.unicastPeers.includes(d.src)) {
+      this.#discard(group, inst, "unknown-peer", `${d.src} is not a configured unicast peer`);
+      return;
+    }
+    const now = this.#ports.clock.now();
+    const intervalMs = adverIntervalMs(advert);
+    inst.counters.advertsReceived++;
+    let peer = inst.peers.get(d.src);
+    if (!peer) {
+      peer = {
+        address: d.src,
+        priority: advert.priority,
+        adverIntervalMs: intervalMs,
+        version: advert.version,
+        checksumForm: res.checksumForm,
+        lastSeenMs: now,
+        lastSeenAt: "",
+        lastSeenWallMs: 0,
+        advertsReceived: 0,
+      };
+      inst.peers.set(d.src, peer);
+    }
+    peer.priority = advert.priority;
+    peer.adverIntervalMs = intervalMs;
+    peer.version = advert.version;
+    peer.checksumForm = res.checksumForm;
+    peer.lastSeenMs = now;
+    peer.lastSeenWallMs = Date.now();
+    peer.advertsReceived++;
+    if (inst.router.state !== "master") inst.lastAdvert = { src: d.src, at: now };
+    this.#feed(inst, {
+      type: "advert",
+      src: d.src,
+      priority: advert.priority,
+      adverIntervalMs: intervalMs,
+      version: advert.version,
+      addresses: advert.addresses,
+    });
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  #dispatch(inst: Instance, action: Action, now: number): void {
+    switch (action.type) {
+      case "sendAdvert":
+        this.#sendAdvert(inst, action.priority);
+        return;
+      case "addVips":
+        this.#enqueue(inst, { type: "addVips", vips: action.vips });
+        return;
+      case "removeVips":
+        // No announcement may follow a removal: drop the pending burst and refresh now.
+        this.#cancelAnnouncements(inst);
+        this.#enqueue(inst, { type: "removeVips", vips: action.vips });
+        return;
+      case "announce":
+        if (action.reason === "split-brain") inst.counters.splitBrains++;
+        this.#enqueue(inst, { type: "announce", vips: action.vips, reason: action.reason });
+        return;
+      case "requestFence":
+        if (inst.timeline) inst.timeline.fenceRequestedMs = now;
+        inst.log.info({ peer: action.peer }, "fence requested");
+        if (this.events.listenerCount("requestFence") === 0) {
+          inst.log.error("fence requested but no fencing hook is attached");
+        }
+        this.events.emit(
+          "requestFence",
+          action.peerMac === undefined
+            ? { instance: inst.spec.name, peer: action.peer }
+            : { instance: inst.spec.name, peer: action.peer, peerMac: action.peerMac },
+        );
+        return;
+      case "cancelFence":
+        this.events.emit("cancelFence", { instance: inst.spec.name });
+        return;
+      case "notify":
+        inst.log.debug({ event: action.event, detail: action.detail }, "notify");
+        this.events.emit("notify", {
+          instance: inst.spec.name,
+          event: action.event,
+          detail: action.detail,
+          state: inst.router.state,
+          priority: inst.router.effectivePriority,
+        });
+        return;
+      case "stateChanged":
+        this.#onStateChanged(inst, action, now);
+        return;
+      case "mismatch":
+        inst.counters.mismatches[action.field] = (inst.counters.mismatches[action.field] ?? 0) + 1;
+        this.#discardLog(inst.group, inst, `mismatch-${action.field}`, action.detail);
+        return;
+      default: {
+        const never: never = action;
+        throw new Error(`unknown action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  #advertPayload(inst: Instance, priority: number, dst: string): Uint8Array {
+    const key = `${priority}|${dst}`;
+    const cached = inst.advertCache.get(key);
+    if (cached) return cached;
+    const o = inst.options;
+    const advert: Advert =
+      inst.spec.version === 3
+        ? {
+            version: 3,
+            vrid: o.vrid,
+            priority,
+            maxAdverIntCs: Math.round(o.adverIntervalMs / 10),
+            addresses: inst.spec.advertAddresses,
+          }
+        : {
+            version: 2,
+            vrid: o.vrid,
+            priority,
+            adverIntS: Math.max(1, Math.round(o.adverIntervalMs / 1000)),
+            authType: 0,
+            authData: new Uint8Array(8),
+            addresses: inst.spec.advertAddresses,
+          };
+    const payload = encodeAdvert(advert, {
+      family: inst.spec.family,
+      src: inst.advertSource,
+      dst,
+      checksumForm: inst.spec.family === "ipv6" ? "pseudo-header" : inst.spec.checksumForm,
+    });
+    if (inst.advertCache.size > 64) inst.advertCache.clear();
+    inst.advertCache.set(key, payload);
+    return payload;
+  }
+
+  #sendAdvert(inst: Instance, priority: number): void {
+    const dsts = inst.spec.unicastPeers ?? [inst.spec.family === "ipv4" ? MULTICAST_V4 : MULTICAST_V6];
+    let failure: string | null = null;
+    for (const dst of dsts) {
+      try {
+        inst.group.socket.send(this.#advertPayload(inst, priority, dst), dst, inst.advertSource);
+        inst.counters.advertsSent++;
+      } catch (err) {
+        inst.counters.advertSendErrors++;
+        failure = `advert to ${dst}: ${errorMessage(err)}`;
+      }
+    }
+    if (failure !== null) {
+      inst.log.warn({ error: failure }, "advert send failed");
+      this.#feed(inst, { type: "effectFailed", effect: "sendAdvert", error: failure });
+    }
+  }
+
+  #onStateChanged(
+    inst: Instance,
+    a: { from: RouterState; to: RouterState; reason: string },
+    now: number,
+  ): void {
+    inst.counters.transitions++;
+    inst.log.info({ from: a.from, to: a.to, reason: a.reason }, `${a.from} -> ${a.to}: ${a.reason}`);
+    const takingOver =
+      (a.to === "fencing" || a.to === "master") && a.from !== "fencing" && a.from !== "master";
+    if (takingOver) {
+      const input = inst.currentInput;
+      inst.timeline = {
+        instance: inst.spec.name,
+        startedAt: new Date().toISOString(),
+        from: a.from,
+        reason: a.reason,
+        lastAdvertFrom: inst.lastAdvert?.src ?? null,
+        lastAdvertMs: inst.lastAdvert?.at ?? null,
+        downTimerMs: input?.type === "timeout" ? now : null,
+        transitionMs: now,
+        fenceRequestedMs: null,
+        fenceDoneMs: null,
+        fenceOk: null,
+        vipAddedMs: null,
+        firstAnnounceMs: null,
+        durations: {
+          lastAdvertToTransition: null,
+          transitionToVipAdded: null,
+          vipAddedToFirstAnnounce: null,
+          lastAdvertToFirstAnnounce: null,
+        },
+        complete: false,
+      };
+    }
+    if (a.to === "master" && inst.options.vips.length === 0) this.#finishTimeline(inst, true);
+    if (a.to !== "master" && a.to !== "fencing" && inst.timeline) this.#finishTimeline(inst, false);
+    if (a.from === "master" && a.to !== "master") this.#cancelAnnouncements(inst);
+    if (a.to !== "master") inst.lastAdvert = null;
+    this.events.emit("stateChanged", { instance: inst.spec.name, from: a.from, to: a.to, reason: a.reason });
+    if (this.#phase === "running") this.#notifyStatus(false);
+  }
+
+  #finishTimeline(inst: Instance, complete: boolean): void {
+    const t = inst.timeline;
+    if (!t) return;
+    inst.timeline = null;
+    t.complete = complete;
+    const diff = (a: number | null, b: number | null): number | null =>
+      a === null || b === null ? null : Math.round((b - a) * 1000) / 1000;
+    t.durations = {
+      lastAdvertToTransition: diff(t.lastAdvertMs, t.transitionMs),
+      transitionToVipAdded: diff(t.transitionMs, t.vipAddedMs),
+      vipAddedToFirstAnnounce: diff(t.vipAddedMs, t.firstAnnounceMs),
+      lastAdvertToFirstAnnounce: diff(t.lastAdvertMs, t.firstAnnounceMs),
+    };
+    inst.lastTimeline = t;
+    inst.log.info(
+      { timeline: t.durations, from: t.lastAdvertFrom, reason: t.reason, complete, fenceOk: t.fenceOk },
+      complete ? "failover timeline" : "failover interrupted",
+    );
+    this.events.emit("timeline", t);
+  }
+
+  // ---------------------------------------------------------------- effects (serialized per instance)
+
+  #enqueue(inst: Instance, effect: Effect): void {
+    inst.effects.push(effect);
+    if (!inst.effectsRunning) {
+      // Runs synchronously up to its first await; never rejects (errors become effectFailed).
+      this.#runEffects(inst).catch((err: unknown) => {
+        inst.log.fatal({ err }, "effect runner crashed");
+        throw err;
+      });
+    }
+  }
+
+  async #runEffects(inst: Instance): Promise<void> {
+    inst.effectsRunning = true;
+    try {
+      for (let e = inst.effects.shift(); e !== undefined; e = inst.effects.shift()) {
+        switch (e.type) {
+          case "addVips":
+            await this.#addVips(inst, e.vips);
+            break;
+          case "removeVips":
+            await this.#removeVips(inst, e.vips);
+            break;
+          case "announce":
+            this.#startAnnouncing(inst, e.vips, e.reason);
+            break;
+          case "announceStep":
+            this.#announceStep(inst);
+            break;
+          case "refresh":
+            this.#refresh(inst);
+            break;
+          default: {
+            const never: never = e;
+            throw new Error(`unknown effect ${JSON.stringify(never)}`);
+          }
+        }
+      }
+    } finally {
+      inst.effectsRunning = false;
+      for (const w of inst.idleWaiters.splice(0)) w();
+    }
+  }
+
+  #waitIdle(inst: Instance, timeoutMs: number): Promise<boolean> {
+    if (!inst.effectsRunning && inst.effects.length === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      inst.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  #vipSpec(inst: Instance, cidr: string): { dev: string; label: string | null } {
+    const v =
+      inst.spec.vips.find((x) => x.cidr === cidr) ?? inst.spec.excludedVips.find((x) => x.cidr === cidr);
+    return v ? { dev: v.dev, label: v.label } : { dev: inst.spec.ifname, label: null };
+  }
+
+  async #addVips(inst: Instance, requested: string[]): Promise<void> {
+    // virtual_ips_excluded go on with the first VIPs and come off with the last ones.
+    const vips = [
+      ...requested,
+      ...inst.spec.excludedVips
+        .map((v) => v.cidr)
+        .filter((c) => !inst.installed.has(c) && !requested.includes(c)),
+    ];
+    const results = await Promise.allSettled(
+      vips.map((cidr) => {
+        const { dev, label } = this.#vipSpec(inst, cidr);
+        return this.#ports.addresses.addAddress(dev, cidr, label === null ? {} : { label });
+      }),
+    );
+    const now = this.#ports.clock.now();
+    const failures: string[] = [];
+    results.forEach((r, i) => {
+      const cidr = vips[i]!;
+      if (r.status === "fulfilled") inst.installed.add(cidr);
+      else failures.push(`${cidr}: ${errorMessage(r.reason)}`);
+    });
+    if (inst.timeline && inst.timeline.vipAddedMs === null) inst.timeline.vipAddedMs = now;
+    if (failures.length > 0) {
+      inst.counters.vipAddErrors += failures.length;
+      inst.log.error({ failures }, "adding VIPs failed");
+      this.#feed(inst, { type: "effectFailed", effect: "addVips", error: failures.join("; ") });
+    } else inst.log.info({ vips }, "VIPs added");
+  }
+
+  async #removeVips(inst: Instance, requested: string[]): Promise<void> {
+    const excluded = new Set(inst.spec.excludedVips.map((v) => v.cidr));
+    const regularLeft = [...inst.installed].filter((c) => !excluded.has(c) && !requested.includes(c));
+    const vips =
+      regularLeft.length > 0
+        ? requested
+        : [...requested, ...[...inst.installed].filter((c) => excluded.has(c) && !requested.includes(c))];
+    const results = await Promise.allSettled(
+      vips.map((cidr) => this.#ports.addresses.removeAddress(this.#vipSpec(inst, cidr).dev, cidr)),
+    );
+    const failures: string[] = [];
+    results.forEach((r, i) => {
+      const cidr = vips[i]!;
+      if (r.status === "fulfilled") inst.installed.delete(cidr);
+      else failures.push(`${cidr}: ${errorMessage(r.reason)}`);
+    });
+    if (failures.length > 0) {
+      inst.counters.vipRemoveErrors += failures.length;
+      inst.log.error({ failures }, "removing VIPs failed");
+      if (!inst.closed)
+        this.#feed(inst, { type: "effectFailed", effect: "removeVips", error: failures.join("; ") });
+    } else inst.log.info({ vips }, "VIPs removed");
+  }
+
+  #frames(inst: Instance, vips: string[]): Frame[] {
+    const frames: Frame[] = [];
+    for (const cidr of vips) {
+      const { dev } = this.#vipSpec(inst, cidr);
+      const link = this.#links.get(dev);
+      if (!link) throw new Error(`no link facts for ${dev}`);
+      const srcMac = parseMac(link.mac);
+      if (srcMac === null) throw new Error(`bad MAC ${link.mac} on ${dev}`);
+      const ip = stripPrefix(cidr);
+      if (familyOf(ip) === "ipv6") {
+        let srcIp =
+          dev === inst.spec.ifname && isIpv6LinkLocal(inst.primaryAddress) ? inst.primaryAddress : null;
+        srcIp ??=
+          link.addresses.map(stripPrefix).find((a) => familyOf(a) === "ipv6" && isIpv6LinkLocal(a)) ?? null;
+        if (srcIp === null) throw new Error(`no IPv6 link-local address on ${dev} to send the NA from`);
+        frames.push({ dev, bytes: buildUnsolicitedNa({ srcMac, srcIp, target: ip, router: false }) });
+      } else frames.push({ dev, bytes: buildGratuitousArp({ srcMac, ip }) });
+    }
+    return frames;
+  }
+
+  #sender(dev: string): PacketSenderPort {
+    let s = this.#senders.get(dev);
+    if (!s) {
+      s = this.#ports.openPacketSender(dev);
+      this.#senders.set(dev, s);
+    }
+    return s;
+  }
+
+  /** Sends one announcement (one frame per VIP). Returns false after reporting a failure. */
+  #sendFrames(inst: Instance, frames: Frame[]): boolean {
+    try {
+      for (const f of frames) {
+        this.#sender(f.dev).send(f.bytes);
+        inst.counters.announcementsSent++;
+        if (inst.timeline && inst.timeline.firstAnnounceMs === null) {
+          inst.timeline.firstAnnounceMs = this.#ports.clock.now();
+          this.#finishTimeline(inst, true);
+        }
+      }
+      return true;
+    } catch (err) {
+      inst.counters.announceErrors++;
+      const error = errorMessage(err);
+      inst.log.warn({ error }, "announcement failed");
+      this.#feed(inst, { type: "effectFailed", effect: "announce", error });
+      return false;
+    }
+  }
+
+  #startAnnouncing(inst: Instance, vips: string[], reason: AnnounceReason): void {
+    if (inst.closed || !inst.router.holdsVips) return;
+    let frames: Frame[];
+    try {
+      frames = this.#frames(inst, vips);
+    } catch (err) {
+      inst.counters.announceErrors++;
+      this.#feed(inst, { type: "effectFailed", effect: "announce", error: errorMessage(err) });
+      return;
+    }
+    const base = this.#ports.clock.now();
+    const times = announceOffsets(inst.spec.announce, reason).map((o) => base + o);
+    this.#scheduler.clear(`refresh:${inst.spec.name}`);
+    inst.plan = { times, frames, reason };
+    inst.log.info({ vips, reason, announcements: times.length }, "announcing VIPs");
+    this.#announceStep(inst);
+  }
+
+  #announceStep(inst: Instance): void {
+    const plan = inst.plan;
+    if (!plan || inst.closed) return;
+    if (!inst.router.holdsVips) {
+      this.#cancelAnnouncements(inst);
+      return;
+    }
+    const now = this.#ports.clock.now();
+    while (plan.times.length > 0 && plan.times[0]! <= now) {
+      plan.times.shift();
+      if (!this.#sendFrames(inst, plan.frames)) {
+        this.#cancelAnnouncements(inst);
+        return;
+      }
+    }
+    const next = plan.times[0];
+    if (next !== undefined) {
+      this.#scheduler.set(`announce:${inst.spec.name}`, next, () =>
+        this.#enqueue(inst, { type: "announceStep" }),
+      );
+      return;
+    }
+    inst.plan = null;
+    this.#scheduleRefresh(inst, now);
+  }
+
+  #scheduleRefresh(inst: Instance, now: number): void {
+    const every = inst.spec.announce.refreshMs;
+    if (every <= 0 || inst.closed) return;
+    this.#scheduler.set(`refresh:${inst.spec.name}`, now + every, () =>
+      this.#enqueue(inst, { type: "refresh" }),
+    );
+  }
+
+  #refresh(inst: Instance): void {
+    if (inst.closed || !inst.router.holdsVips || inst.installed.size === 0) return;
+    try {
+      if (!this.#sendFrames(inst, this.#frames(inst, [...inst.installed]))) return;
+    } catch (err) {
+      inst.counters.announceErrors++;
+      this.#feed(inst, { type: "effectFailed", effect: "announce", error: errorMessage(err) });
+      return;
+    }
+    this.#scheduleRefresh(inst, this.#ports.clock.now());
+  }
+
+  #cancelAnnouncements(inst: Instance): void {
+    inst.plan = null;
+    this.#scheduler.clear(`announce:${inst.spec.name}`);
+    this.#scheduler.clear(`refresh:${inst.spec.name}`);
+  }
+
+  // ---------------------------------------------------------------- status
+
+  #instanceStatus(inst: Instance): InstanceStatus {
+    const r = inst.router;
+    return {
+      name: inst.spec.name,
+      interface: inst.spec.ifname,
+      family: inst.spec.family,
+      vrid: inst.spec.vrid,
+      version: inst.spec.version,
+      state: r.state,
+      priority: inst.options.priority,
+      effectivePriority: r.effectivePriority,
+      primaryAddress: inst.primaryAddress,
+      master: r.state === "master" ? inst.advertSource : r.masterAddress,
+      mode: inst.spec.unicastPeers === null ? "multicast" : "unicast",
+      vips: [...inst.options.vips],
+      holdsVips: r.holdsVips,
+      installedVips: [...inst.installed],
+      linkUp: inst.linkUp,
+      peers: [...inst.peers.values()].map(({ lastSeenWallMs, ...p }) => ({
+        ...p,
+        lastSeenAt: new Date(lastSeenWallMs).toISOString(),
+      })),
+      counters: {
+        ...inst.counters,
+        discarded: { ...inst.counters.discarded },
+        mismatches: { ...inst.counters.mismatches },
+      },
+      lastTimeline: inst.lastTimeline ?? inst.timeline,
+    };
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  const code = (err as { code?: unknown }).code;
+  if (
+    typeof code === "string" &&
+    ["NEEDS_CAP_NET_RAW", "NEEDS_CAP_NET_ADMIN", "NO_SUCH_INTERFACE", "OS_ERROR"].includes(code)
+  ) {
+    return EXIT_OSERR;
+  }
+  return EXIT_SOFTWARE;
+}

@@ -1,0 +1,87 @@
+// The runtime's view of the outside world. Each port is a small interface so the daemon runs on
+// the real adapters from src/linux in production and on fakes in unit tests and the simulator.
+// All times are milliseconds on one monotonic clock; the timer is armed on that same clock.
+
+import type { Family } from "../core/types.js";
+
+/** A one-shot timer armed at an absolute time of the port's clock. Re-arming replaces the deadline. */
+export interface TimerPort {
+  armAt(monotonicMs: number): void;
+  disarm(): void;
+  close(): void;
+}
+
+export interface ClockPort {
+  /** Monotonic milliseconds (fractional allowed). */
+  now(): number;
+  /** The one protocol timer; the callback runs on the event loop when the armed time is reached. */
+  createTimer(onFire: () => void): TimerPort;
+}
+
+export interface VrrpDatagram {
+  payload: Uint8Array;
+  src: string;
+  dst: string;
+  ttl: number;
+  ifindex: number;
+}
+
+export interface VrrpSocketPort {
+  onDatagram(cb: (d: VrrpDatagram) => void): void;
+  /** Sends with TTL / hop limit 255; throws on an OS error. */
+  send(payload: Uint8Array, dst: string, src?: string): void;
+  close(): void;
+}
+
+export type VrrpSocketFactory = (o: { family: Family; ifname: string; multicast: boolean }) => VrrpSocketPort;
+
+/** AF_PACKET sender for whole Ethernet frames (gratuitous ARP, unsolicited NA). */
+export interface PacketSenderPort {
+  send(frame: Uint8Array): void;
+  close(): void;
+}
+
+export type PacketSenderFactory = (ifname: string) => PacketSenderPort;
+
+export interface LinkInfo {
+  index: number;
+  mac: string;
+  up: boolean;
+  /** Addresses on the link, as text; a "/prefix" suffix is tolerated. */
+  addresses: string[];
+}
+
+/** The rtnetlink side: interface facts and the VIPs vipd adds (marked as vipd's). */
+export interface AddressManagerPort {
+  getLink(ifname: string): Promise<LinkInfo>;
+  addAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  removeAddress(ifname: string, cidr: string): Promise<void>;
+  /** Removes only the addresses vipd marked; returns what it removed. */
+  removeOrphans(): Promise<string[]>;
+  close(): void;
+}
+
+export interface LinkWatcherPort {
+  onLinkChange(cb: (e: { ifname: string; up: boolean }) => void): void;
+}
+
+/** Process-level facts: systemd notification and signals. */
+export interface ProcessPort {
+  /** Sends one sd_notify datagram; false when not running under systemd. */
+  sdNotify(state: string): boolean;
+  /** WATCHDOG_USEC from the environment, or null. */
+  watchdogUsec(): number | null;
+  /** CLOCK_MONOTONIC in microseconds, for RELOADING=1's MONOTONIC_USEC. */
+  monotonicUsec(): bigint;
+  /** Subscribes to a signal; returns the unsubscribe function. */
+  onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", cb: () => void): () => void;
+}
+
+export interface RuntimePorts {
+  clock: ClockPort;
+  openVrrpSocket: VrrpSocketFactory;
+  openPacketSender: PacketSenderFactory;
+  addresses: AddressManagerPort;
+  links: LinkWatcherPort;
+  process: ProcessPort;
+}

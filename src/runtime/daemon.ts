@@ -3,18 +3,20 @@
 import type { Logger } from "pino";
 import { loadConfigFile, type VipdConfig } from "../config/index.js";
 import { configToSpecs } from "./config-view.js";
-import { Engine, EXIT_OSERR } from "./engine.js";
+import { type ControlServer, startControlServer } from "./control.js";
+import type { RunDaemon } from "./daemon-api.js";
+import { Engine, EX_OSERR } from "./engine.js";
 import { linuxPorts } from "./linux-ports.js";
 import type { RuntimePorts } from "./ports.js";
 import type { DaemonStatus } from "./status.js";
 
 export interface DaemonHandle {
-  /** Resolves with the process exit code once the daemon has stopped. */
+  /** Resolves with the process exit code once the daemon has stopped (and the control socket closed). */
   stopped: Promise<number>;
   stop(): Promise<number>;
   reload(): Promise<boolean>;
   status(): DaemonStatus;
-  /** The engine, for hooks (events, inputs) and metrics; null when the ports could not open. */
+  /** The engine, for hooks (events, inputs) and metrics; null when vipd could not start at all. */
   engine: Engine<VipdConfig> | null;
 }
 
@@ -24,27 +26,57 @@ export interface RunDaemonOptions {
   /** Tests and the simulator pass their own ports; default: the Linux ports. */
   ports?: RuntimePorts & { timerKind?: string };
   loadConfig?: (path: string) => Promise<VipdConfig>;
+  /** false: no control socket (tests). Default: global.control_socket. */
+  control?: boolean;
 }
 
 /**
  * Starts vipd for an already-validated config. Never rejects: a startup failure is logged and
- * `stopped` resolves with a non-zero exit code.
+ * `stopped` resolves with a non-zero exit code. The control socket comes first: when another vipd
+ * owns it, this one stops before touching any address.
  */
 export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promise<DaemonHandle> {
+  const log = o.logger;
+  let control: ControlServer | null = null;
+  if (o.control !== false) {
+    try {
+      control = await startControlServer({
+        path: config.global.controlSocket,
+        group: config.global.controlGroup,
+        logger: log,
+      });
+    } catch (err) {
+      log.error({ err }, `cannot open the control socket: ${(err as Error).message}`);
+      return failedHandle(EX_OSERR);
+    }
+  }
   let ports: RuntimePorts & { timerKind?: string };
   try {
     ports = o.ports ?? (await linuxPorts());
   } catch (err) {
-    o.logger.error({ err }, `cannot open the Linux interfaces: ${(err as Error).message}`);
-    return failedHandle(EXIT_OSERR);
+    log.error({ err }, `cannot open the Linux interfaces: ${(err as Error).message}`);
+    await control?.close();
+    return failedHandle(EX_OSERR);
   }
   const engine = new Engine<VipdConfig>({
     configPath: o.configPath,
-    logger: o.logger,
+    logger: log,
     ports,
     loadConfig: o.loadConfig ?? loadConfigFile,
     toSpecs: configToSpecs,
     ...(ports.timerKind === undefined ? {} : { timerKind: ports.timerKind }),
+  });
+  if (control) {
+    control.handle("status", "read", () => engine.status());
+    control.handle("reload", "admin", async () => ({ applied: await engine.reload() }));
+  }
+  const stopped = engine.stopped.then(async (code) => {
+    try {
+      await control?.close();
+    } catch (err) {
+      log.error({ err }, "closing the control socket failed");
+    }
+    return code;
   });
   try {
     await engine.start(config);
@@ -52,8 +84,11 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     // Logged by the engine; `stopped` carries the exit code.
   }
   return {
-    stopped: engine.stopped,
-    stop: () => engine.stop(),
+    stopped,
+    stop: async () => {
+      await engine.stop();
+      return stopped;
+    },
     reload: () => engine.reload(),
     status: () => engine.status(),
     engine,
@@ -71,3 +106,6 @@ function failedHandle(code: number): DaemonHandle {
     engine: null,
   };
 }
+
+// The CLI loads this module dynamically and calls runDaemon as a RunDaemon.
+runDaemon satisfies RunDaemon;

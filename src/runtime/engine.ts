@@ -8,6 +8,7 @@
 
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
+import { EX_CONFIG, EX_NOPERM, EX_OSERR, EX_SOFTWARE, EXIT_OK } from "../cli/exit-codes.js";
 import { type Advert, adverIntervalMs, decodeAdvert, encodeAdvert } from "../codec/advert.js";
 import { buildGratuitousArp, buildUnsolicitedNa } from "../codec/frames.js";
 import { isIpv6LinkLocal, parseIp } from "../codec/ip.js";
@@ -36,10 +37,7 @@ import {
   statusLine,
 } from "./status.js";
 
-export const EXIT_OK = 0;
-export const EXIT_SOFTWARE = 70;
-export const EXIT_OSERR = 71;
-export const EXIT_CONFIG = 78;
+export { EX_CONFIG, EX_NOPERM, EX_OSERR, EX_SOFTWARE, EXIT_OK };
 
 const MULTICAST_V4 = "224.0.0.18";
 const MULTICAST_V6 = "ff02::12";
@@ -184,6 +182,7 @@ export class Engine<C> {
   #reloadAgain = false;
   #watchdog: NodeJS.Timeout | null = null;
   #lastStatusLine = "";
+  #sdNotifyFailed = false;
 
   constructor(options: EngineOptions<C>) {
     this.#o = options;
@@ -222,10 +221,10 @@ export class Engine<C> {
       this.#startWatchdog();
       this.#phase = "running";
       this.#notifyStatus(true);
-      this.#ports.process.sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
+      this.#sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
       this.#log.info({ instances: specs.map((s) => s.name) }, "vipd running");
     } catch (err) {
-      const code = err instanceof RuntimeError ? EXIT_CONFIG : exitCodeFor(err);
+      const code = err instanceof RuntimeError ? EX_CONFIG : exitCodeFor(err);
       this.#log.error(
         { err, code: (err as { code?: unknown }).code },
         `startup failed: ${errorMessage(err)}`,
@@ -243,7 +242,7 @@ export class Engine<C> {
     if (this.#phase !== "running") throw new Error(`cannot stop while ${this.#phase}`);
     this.#phase = "stopping";
     this.#log.info({ why }, "stopping");
-    this.#ports.process.sdNotify("STOPPING=1");
+    this.#sdNotify("STOPPING=1");
     if (this.#reloading) await this.#reloading;
     const results = await Promise.all(
       [...this.#instances.values()].map((inst) => this.#shutdownInstance(inst)),
@@ -251,7 +250,7 @@ export class Engine<C> {
     const clean = results.every((ok) => ok);
     await this.#teardown();
     this.#phase = "stopped";
-    const code = clean ? EXIT_OK : EXIT_SOFTWARE;
+    const code = clean ? EXIT_OK : EX_SOFTWARE;
     this.#log.info({ code }, "stopped");
     this.#resolveStopped(code);
     return code;
@@ -466,7 +465,7 @@ export class Engine<C> {
 
   async #reloadOnce(): Promise<boolean> {
     const proc = this.#ports.process;
-    proc.sdNotify(`RELOADING=1\nMONOTONIC_USEC=${proc.monotonicUsec()}`);
+    this.#sdNotify(`RELOADING=1\nMONOTONIC_USEC=${proc.monotonicUsec()}`);
     this.#log.info({ configPath: this.#o.configPath }, "reloading configuration");
     let specs: InstanceSpec[];
     try {
@@ -483,7 +482,7 @@ export class Engine<C> {
         { err, issues: lines },
         `reload refused, keeping the running configuration: ${errorMessage(err)}`,
       );
-      proc.sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
+      this.#sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
       this.events.emit("reloaded", { ok: false, error: errorMessage(err) });
       return false;
     }
@@ -562,7 +561,7 @@ export class Engine<C> {
     }
     this.#log.info(summary, ok ? "reload applied" : "reload applied with errors");
     this.#notifyStatus(true);
-    proc.sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
+    this.#sdNotify(`READY=1\nSTATUS=${this.#lastStatusLine}`);
     this.events.emit("reloaded", ok ? { ok } : { ok, error: "some instances could not be (re)started" });
     return true;
   }
@@ -572,7 +571,7 @@ export class Engine<C> {
     const onStop = (sig: string) => () => {
       this.stop(`received ${sig}`).catch((err: unknown) => {
         this.#log.error({ err }, "stop failed");
-        this.#resolveStopped(EXIT_SOFTWARE);
+        this.#resolveStopped(EX_SOFTWARE);
       });
     };
     this.#unsubscribe.push(proc.onSignal("SIGTERM", onStop("SIGTERM")));
@@ -589,7 +588,16 @@ export class Engine<C> {
     if (usec === null || usec <= 0) return;
     // Half the period, as sd_watchdog_enabled(3) recommends; runs from the event loop so a stall shows.
     const everyMs = Math.max(1, Math.floor(usec / 2000));
-    this.#watchdog = setInterval(() => this.#ports.process.sdNotify("WATCHDOG=1"), everyMs);
+    this.#watchdog = setInterval(() => this.#sdNotify("WATCHDOG=1"), everyMs);
+  }
+
+  #sdNotify(state: string): void {
+    try {
+      this.#ports.process.sdNotify(state);
+    } catch (err) {
+      if (!this.#sdNotifyFailed) this.#log.error({ err }, `sd_notify failed: ${errorMessage(err)}`);
+      this.#sdNotifyFailed = true;
+    }
   }
 
   #notifyStatus(force: boolean): void {
@@ -598,7 +606,7 @@ export class Engine<C> {
     );
     if (!force && line === this.#lastStatusLine) return;
     this.#lastStatusLine = line;
-    if (this.#phase === "running" || force) this.#ports.process.sdNotify(`STATUS=${line}`);
+    if (this.#phase === "running" || force) this.#sdNotify(`STATUS=${line}`);
   }
 
   // ---------------------------------------------------------------- inputs
@@ -670,6 +678,10 @@ export class Engine<C> {
   #openSocket(group: SocketGroup, multicast: boolean): VrrpSocketPort {
     const socket = this.#ports.openVrrpSocket({ family: group.family, ifname: group.ifname, multicast });
     socket.onDatagram((d) => this.#onDatagram(group, d));
+    socket.onError((err) => {
+      group.unattributed["receive-error"] = (group.unattributed["receive-error"] ?? 0) + 1;
+      this.#discardLog(group, undefined, "receive-error", errorMessage(err));
+    });
     return socket;
   }
 
@@ -1005,7 +1017,9 @@ export class Engine<C> {
     const results = await Promise.allSettled(
       vips.map((cidr) => {
         const { dev, label } = this.#vipSpec(inst, cidr);
-        return this.#ports.addresses.addAddress(dev, cidr, label === null ? {} : { label });
+        // Labels are an IPv4 notion (IFA_LABEL); IPv6 addresses are added without one.
+        const withLabel = label !== null && familyOf(stripPrefix(cidr)) === "ipv4";
+        return this.#ports.addresses.addAddress(dev, cidr, withLabel ? { label } : {});
       }),
     );
     const now = this.#ports.clock.now();
@@ -1204,11 +1218,8 @@ export class Engine<C> {
 
 function exitCodeFor(err: unknown): number {
   const code = (err as { code?: unknown }).code;
-  if (
-    typeof code === "string" &&
-    ["NEEDS_CAP_NET_RAW", "NEEDS_CAP_NET_ADMIN", "NO_SUCH_INTERFACE", "OS_ERROR"].includes(code)
-  ) {
-    return EXIT_OSERR;
-  }
-  return EXIT_SOFTWARE;
+  if (code === "NEEDS_CAP_NET_RAW" || code === "NEEDS_CAP_NET_ADMIN") return EX_NOPERM;
+  if (code === "NO_SUCH_INTERFACE") return EX_CONFIG;
+  if (code === "OS_ERROR") return EX_OSERR;
+  return EX_SOFTWARE;
 }

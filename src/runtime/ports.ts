@@ -28,6 +28,8 @@ export interface VrrpDatagram {
 
 export interface VrrpSocketPort {
   onDatagram(cb: (d: VrrpDatagram) => void): void;
+  /** Receive errors (other than EAGAIN/EINTR); the socket stays open. */
+  onError(cb: (err: Error) => void): void;
   /** Sends with TTL / hop limit 255; throws on an OS error. */
   send(payload: Uint8Array, dst: string, src?: string): void;
   close(): void;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeAdvert, encodeAdvert } from "../../src/codec/advert.js";
 import { configToSpecs } from "../../src/runtime/config-view.js";
-import { Engine, EXIT_CONFIG } from "../../src/runtime/engine.js";
+import { Engine, EX_CONFIG } from "../../src/runtime/engine.js";
 import { BASE_YAML, captureLogger, config, FakeWorld, flush, startEngine } from "./runtime-fakes.js";
 
 // priority 100, 1 s, v3: Master_Down_Interval = 3 * 1000 + (256 - 100) * 1000 / 256
@@ -247,12 +247,12 @@ describe("runtime engine: startup and takeover", () => {
       toSpecs: configToSpecs,
     });
     await expect(engine.start(config(BASE_YAML))).rejects.toMatchObject({ code: "NO_PRIMARY_ADDRESS" });
-    expect(await engine.stopped).toBe(EXIT_CONFIG);
+    expect(await engine.stopped).toBe(EX_CONFIG);
     expect(lines.some((l) => l.msg.includes("interface eth0 has no IPv4 address"))).toBe(true);
     expect(world.sockets.every((s) => s.closed)).toBe(true);
   });
 
-  it("refuses to start on a missing interface with the OS error exit code", async () => {
+  it("refuses to start on a missing interface with EX_CONFIG", async () => {
     const yaml = BASE_YAML.replace("interface: eth0", "interface: eth9");
     const world = new FakeWorld();
     const { logger } = captureLogger();
@@ -264,7 +264,7 @@ describe("runtime engine: startup and takeover", () => {
       toSpecs: configToSpecs,
     });
     await expect(engine.start(config(yaml))).rejects.toMatchObject({ code: "NO_SUCH_INTERFACE" });
-    expect(await engine.stopped).toBe(71);
+    expect(await engine.stopped).toBe(EX_CONFIG);
   });
 });
 

@@ -88,6 +88,15 @@ export class FakeSocket implements VrrpSocketPort {
     this.#cb = cb;
   }
 
+  #errorCb: ((err: Error) => void) | null = null;
+  onError(cb: (err: Error) => void): void {
+    this.#errorCb = cb;
+  }
+
+  receiveError(err: Error): void {
+    this.#errorCb?.(err);
+  }
+
   send(payload: Uint8Array, dst: string, src?: string): void {
     if (this.failSend) throw this.failSend;
     this.world.events.push({

@@ -47,7 +47,10 @@ export interface LabHost {
     argv: string[],
     o?: { env?: Record<string, string>; stdio?: "pipe" | "ignore" | "inherit" },
   ): ChildProcess;
-  /** eth0 administratively down/up inside the node: the node itself sees its link go down. */
+  /**
+   * eth0 administratively down/up inside the node: the node itself sees its link go down. The kernel
+   * flushes IPv6 addresses (VIPs too) on link down; linkUp() restores the node's own addresses only.
+   */
   linkDown(): Promise<void>;
   linkUp(): Promise<void>;
   /**
@@ -321,6 +324,14 @@ class LabImpl implements Lab {
       },
       linkUp: async () => {
         await runIp(["-n", ns, "link", "set", "eth0", "up"]);
+        // Linux drops IPv6 addresses on link down (keep_addr_on_down=0, left at its default so that
+        // VIPs behave as on a real host); put the node's own address back as a network manager would.
+        const out = await runIp(["-n", ns, "-j", "addr", "show", "dev", "eth0"]);
+        const parsed = JSON.parse(out) as { addr_info?: { local?: string }[] }[];
+        const have = new Set((parsed[0]?.addr_info ?? []).map((a) => a.local));
+        if (!have.has(ipv6)) await runIp(["-n", ns, "addr", "add", `${ipv6}/64`, "dev", "eth0", "nodad"]);
+        if (!have.has(ipv4)) await runIp(["-n", ns, "addr", "add", `${ipv4}/24`, "dev", "eth0"]);
+        await this.waitLinkLocal(ns);
       },
       cableCut: async (on) => {
         await runIp(["-n", this.switchNs, "link", "set", port, ...(on ? ["nomaster"] : ["master", "br0"])]);
@@ -523,11 +534,13 @@ const PROBE_SCRIPT = `
 const dgram = require('node:dgram');
 const [ip, timeoutMs] = process.argv.slice(1);
 const s = dgram.createSocket(ip.includes(':') ? 'udp6' : 'udp4');
-const done = (ok, why) => { console.log(ok ? 'ok' : 'no reply: ' + why); s.close(); process.exit(ok ? 0 : 1); };
-const timer = setTimeout(() => done(false, 'timeout'), Number(timeoutMs));
+let last = 'timeout';
+const done = (ok) => { console.log(ok ? 'ok' : 'no reply: ' + last); s.close(); process.exit(ok ? 0 : 1); };
+const timer = setTimeout(() => done(false), Number(timeoutMs));
 let n = 0;
-const tick = () => { if (n++ < 20) { s.send('vipd-lab-probe'); setTimeout(tick, 100).unref(); } };
-s.on('error', (e) => { clearTimeout(timer); done(e.code === 'ECONNREFUSED', e.code); });
+const tick = () => { if (n++ < Number(timeoutMs) / 100 + 1) { s.send('vipd-lab-probe', () => {}); setTimeout(tick, 100).unref(); } };
+// EHOSTUNREACH and the like come from a neighbour resolution still failing: keep trying until the deadline.
+s.on('error', (e) => { if (e.code === 'ECONNREFUSED') { clearTimeout(timer); done(true); } else last = e.code; });
 s.on('message', () => { clearTimeout(timer); done(true); });
 s.connect(9, ip, tick);
 `;
@@ -538,12 +551,9 @@ s.connect(9, ip, tick);
  */
 export async function labPing(from: LabHost, ip: string, o?: { timeoutMs?: number }): Promise<boolean> {
   const timeoutMs = o?.timeoutMs ?? 2000;
-  const r = await from.exec(
-    [process.execPath, "-e", PROBE_SCRIPT, ip.replace(/%.*$/, ""), String(timeoutMs)],
-    {
-      timeoutMs: timeoutMs + 5000,
-    },
-  );
+  const r = await from.exec([process.execPath, "-e", PROBE_SCRIPT, ip, String(timeoutMs)], {
+    timeoutMs: timeoutMs + 5000,
+  });
   return r.code === 0 && r.stdout.trim() === "ok";
 }
 

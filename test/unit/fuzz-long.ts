@@ -157,7 +157,10 @@ function mutate(rng: Rng, input: Uint8Array): Uint8Array {
   for (let r = 0; r < rounds; r++) {
     switch (rng.int(9)) {
       case 0: // flip a bit
-        if (p.length > 0) p[rng.int(p.length)] ^= 1 << rng.int(8);
+        if (p.length > 0) {
+          const at = rng.int(p.length);
+          p[at] = (p[at] as number) ^ (1 << rng.int(8));
+        }
         break;
       case 1: // set a byte
         if (p.length > 0) p[rng.int(p.length)] = rng.int(256);

@@ -458,14 +458,6 @@ export const RULES: readonly Rule[] = [
     },
   }),
   rule({
-    id: "backup-fence-retry-moot",
-    ref: "vipd",
-    summary: "a fence retry that no longer applies (fencing switched off) falls back to Master_Down_Timer",
-    states: ["backup"],
-    on: ["fenceRetryTimer"],
-    act: (m) => m.armMasterDown("skew"),
-  }),
-  rule({
     id: "backup-rx-priority-0",
     ref: "RFC 9568 §6.4.2",
     summary: "priority-0 advert: Master_Down_Timer = Skew_Time (no fence needed if it was our master)",

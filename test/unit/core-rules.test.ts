@@ -1,0 +1,663 @@
+// The requirement ledger: one test per row of src/core/rules.ts, named with the row's source.
+// The harness checks the router's invariants, and that each state change is notified, after
+// every step; the last test checks that every row of the table was exercised here.
+import { afterAll, describe, expect, it } from "vitest";
+import { RULES } from "../../src/core/index.js";
+import { advert, BASE, Driver, firedRules, notifies, only, types } from "./core-harness.js";
+
+const VIPS = BASE.vips;
+const weight = (tracker: string, w: number) =>
+  ({ type: "trackerChanged", tracker, result: { type: "weight", weight: w } }) as const;
+const trackerFault = (tracker: string, reason: string) =>
+  ({ type: "trackerChanged", tracker, result: { type: "fault", reason } }) as const;
+
+/** A Backup with fencing on that follows a master at .20 (MAC known), then hears nothing. */
+function fencingDriver(o: Partial<typeof BASE> = {}): Driver {
+  const d = new Driver({ fencing: true, ...o });
+  d.start(0);
+  d.feed(advert({ priority: 200, srcMac: "02:00:00:00:00:20" }), 100);
+  return d;
+}
+
+describe("Initialize (RFC 9568 §6.4.1)", () => {
+  it("§6.4.1 startup: the owner (priority 255) sends an advert, adds and announces the VIPs, Master", () => {
+    const d = new Driver({ priority: 255 });
+    const step = d.start(1000);
+    expect(d.rules()).toEqual(["init-startup-owner"]);
+    expect(step.actions).toEqual([
+      {
+        type: "stateChanged",
+        from: "initialize",
+        to: "master",
+        reason: "startup as address owner (priority 255)",
+      },
+      { type: "sendAdvert", priority: 255 },
+      { type: "addVips", vips: VIPS },
+      { type: "announce", vips: VIPS, reason: "takeover" },
+      { type: "notify", event: "master", detail: "startup as address owner (priority 255)" },
+    ]);
+    expect(step.nextDeadline).toBe(2000);
+    expect(d.router.holdsVips).toBe(true);
+  });
+
+  it("§6.4.1 startup: a non-owner goes Backup with Master_Down_Timer = Master_Down_Interval", () => {
+    const d = new Driver();
+    const step = d.start(0);
+    expect(d.rules()).toEqual(["init-startup-backup"]);
+    expect(types(step.actions)).toEqual(["stateChanged", "notify"]);
+    expect(notifies(step.actions)).toEqual(["backup"]);
+    expect(step.nextDeadline).toBe(3609.375);
+  });
+
+  it("issue 4: startup with the link down goes to Fault", () => {
+    const d = new Driver({ priority: 255 });
+    d.feed({ type: "linkChanged", up: false }, 0);
+    const step = d.start(0);
+    expect(d.rules()).toEqual(["init-startup-fault"]);
+    expect(d.router.state).toBe("fault");
+    expect(d.router.faultReason).toBe("link down");
+    expect(notifies(step.actions)).toEqual(["fault"]);
+    expect(step.nextDeadline).toBeNull();
+  });
+
+  it("§6.4.1 before startup adverts and environment inputs are only recorded", () => {
+    const d = new Driver();
+    expect(d.feed(advert(), 0)).toEqual({ actions: [], nextDeadline: null });
+    expect(d.feed(weight("chk", -10), 0).actions).toEqual([]);
+    expect(d.rules()).toEqual(["init-ignore"]);
+    expect(d.router.effectivePriority).toBe(90);
+    expect(d.router.state).toBe("initialize");
+  });
+});
+
+describe("Shutdown (RFC 9568 §6.4.2, §6.4.3)", () => {
+  it("§6.4.3 a master shutting down sends priority 0, removes its VIPs, goes Initialize, notifies stop", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed({ type: "shutdown" }, 5000);
+    expect(d.rules()).toEqual(["shutdown"]);
+    expect(step.actions).toEqual([
+      { type: "sendAdvert", priority: 0 },
+      { type: "removeVips", vips: VIPS },
+      { type: "stateChanged", from: "master", to: "initialize", reason: "shutdown" },
+      { type: "notify", event: "stop", detail: "shutdown" },
+    ]);
+    expect(step.nextDeadline).toBeNull();
+  });
+
+  it("§6.4.2 a backup shutting down sends nothing, goes Initialize", () => {
+    const d = new Driver();
+    d.start();
+    const step = d.feed({ type: "shutdown" }, 10);
+    expect(types(step.actions)).toEqual(["stateChanged", "notify"]);
+    expect(d.router.state).toBe("initialize");
+  });
+
+  it("issue 4: shutting down while fencing cancels the fence", () => {
+    const d = fencingDriver();
+    d.fire();
+    expect(d.router.state).toBe("fencing");
+    expect(types(d.feed({ type: "shutdown" }, 9000).actions)).toEqual([
+      "cancelFence",
+      "stateChanged",
+      "notify",
+    ]);
+  });
+});
+
+describe("Fault (issue 4: trackers, link; effects)", () => {
+  it("issue 4: a tracker fault makes a master resign (priority 0, VIPs removed) and go Fault", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed(trackerFault("chk_haproxy", "exit 1"), 5000);
+    expect(d.rules()).toEqual(["fault-enter"]);
+    expect(types(step.actions)).toEqual(["sendAdvert", "removeVips", "stateChanged", "notify"]);
+    expect(only(step.actions, "sendAdvert")).toEqual([{ type: "sendAdvert", priority: 0 }]);
+    expect(d.router.faultReason).toBe("tracker chk_haproxy: exit 1");
+    expect(step.nextDeadline).toBeNull();
+  });
+
+  it("issue 4: link down makes a backup go Fault", () => {
+    const d = new Driver();
+    d.start();
+    d.feed({ type: "linkChanged", up: false }, 10);
+    expect(d.router.state).toBe("fault");
+  });
+
+  it("issue 4: every cause gone → Backup with a full Master_Down_Timer (owner: Master)", () => {
+    const d = new Driver();
+    d.start();
+    d.feed({ type: "linkChanged", up: false }, 10);
+    d.feed(trackerFault("a", "down"), 20);
+    d.feed({ type: "linkChanged", up: true }, 30);
+    expect(d.router.state).toBe("fault");
+    expect(d.router.faultReason).toBe("tracker a: down");
+    const step = d.feed(weight("a", 0), 40);
+    expect(d.rules()).toEqual(["fault-recover"]);
+    expect(d.router.state).toBe("backup");
+    expect(step.nextDeadline).toBe(40 + 3609.375);
+
+    const owner = new Driver({ priority: 255 });
+    owner.start();
+    owner.feed({ type: "linkChanged", up: false }, 10);
+    owner.feed({ type: "linkChanged", up: true }, 20);
+    expect(owner.router.state).toBe("master");
+  });
+
+  it("vipd: addVips failing puts a master in Fault with the error, retried after effectRetryMs", () => {
+    const d = new Driver({ effectRetryMs: 2000 });
+    d.startMaster();
+    const step = d.feed({ type: "effectFailed", effect: "addVips", error: "EEXIST" }, 4000);
+    expect(d.rules()).toEqual(["fault-add-vips-failed"]);
+    expect(d.router.state).toBe("fault");
+    expect(d.router.faultReason).toBe("addVips failed: EEXIST");
+    expect(types(step.actions)).toEqual(["sendAdvert", "removeVips", "stateChanged", "notify"]);
+    expect(step.nextDeadline).toBe(6000);
+    const retry = d.fire();
+    expect(d.rules()).toEqual(["fault-effect-retry"]);
+    expect(d.router.state).toBe("backup");
+    expect(retry.nextDeadline).toBe(6000 + 3609.375);
+  });
+
+  it("vipd: the effect retry clears only the effect fault; another cause keeps Fault", () => {
+    const d = new Driver();
+    d.startMaster();
+    d.feed({ type: "effectFailed", effect: "addVips", error: "ENOMEM" }, 4000);
+    d.feed(trackerFault("b", "timeout"), 4100);
+    expect(d.fire().actions).toEqual([]);
+    expect(d.router.state).toBe("fault");
+    expect(d.router.faultReason).toBe("tracker b: timeout");
+  });
+
+  it("vipd: other effect failures (sendAdvert, announce, removeVips) change nothing", () => {
+    const d = new Driver();
+    d.startMaster();
+    for (const effect of ["sendAdvert", "announce", "removeVips"] as const) {
+      const step = d.feed({ type: "effectFailed", effect, error: "ENETDOWN" }, 4000);
+      expect(d.rules()).toEqual(["effect-failed-ignored"]);
+      expect(step.actions).toEqual([]);
+      expect(d.router.state).toBe("master");
+    }
+  });
+
+  it("issue 4: in Fault adverts and maintenance change nothing", () => {
+    const d = new Driver();
+    d.start();
+    d.feed({ type: "linkChanged", up: false }, 10);
+    expect(d.feed(advert({ priority: 1 }), 20).actions).toEqual([]);
+    expect(d.rules()).toEqual(["fault-ignore"]);
+  });
+});
+
+describe("Maintenance (issue 5)", () => {
+  it("issue 5: maintenance on makes a master resign (priority 0, VIPs removed) and stay Backup", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed({ type: "maintenance", on: true }, 5000);
+    expect(d.rules()).toEqual(["maintenance-master-resigns"]);
+    expect(types(step.actions)).toEqual(["sendAdvert", "removeVips", "stateChanged", "notify"]);
+    expect(only(step.actions, "sendAdvert")[0]?.priority).toBe(0);
+    expect(d.router.effectivePriority).toBe(0);
+    // The Master_Down_Timer keeps running out and is re-armed: never Master.
+    for (let i = 0; i < 5; i++) {
+      expect(d.fire().actions).toEqual([]);
+      expect(d.rules()).toEqual(["backup-maintenance-holds"]);
+      expect(d.router.state).toBe("backup");
+    }
+    d.feed({ type: "maintenance", on: false }, d.now + 1);
+    expect(d.rules()).toEqual(["maintenance-no-change"]);
+    expect(d.router.effectivePriority).toBe(100);
+    d.fire();
+    expect(d.router.state).toBe("master");
+  });
+
+  it("issue 5: in maintenance a backup follows any master, even a lower one", () => {
+    const d = new Driver();
+    d.start();
+    d.feed({ type: "maintenance", on: true }, 1);
+    d.feed(advert({ priority: 1 }), 2);
+    expect(d.rules()).toEqual(["backup-rx-follow"]);
+    expect(d.router.masterAddress).toBe("192.0.2.20");
+  });
+
+  it("issue 5: maintenance on while fencing cancels the fence", () => {
+    const d = fencingDriver();
+    d.fire();
+    const step = d.feed({ type: "maintenance", on: true }, 9000);
+    expect(d.rules()).toEqual(["maintenance-fencing-stops"]);
+    expect(types(step.actions)).toEqual(["cancelFence", "stateChanged", "notify"]);
+    expect(d.router.state).toBe("backup");
+  });
+});
+
+describe("Advert screening (RFC 9568 §7.1, RFC 3768 §7.1)", () => {
+  it("vipd: an advert from our own primary address is ignored", () => {
+    const d = new Driver();
+    const armed = d.start().nextDeadline;
+    const step = d.feed(advert({ src: "192.0.2.10", priority: 255 }), 50);
+    expect(d.rules()).toEqual(["advert-own"]);
+    expect(step).toEqual({ actions: [], nextDeadline: armed });
+  });
+
+  it("§7.1 an advert of the other version is reported (mismatch version) and discarded", () => {
+    const d = new Driver();
+    const armed = d.start().nextDeadline;
+    const step = d.feed(advert({ version: 2, priority: 200 }), 50);
+    expect(d.rules()).toEqual(["advert-version-mismatch"]);
+    expect(only(step.actions, "mismatch")[0]?.field).toBe("version");
+    expect(step.nextDeadline).toBe(armed);
+  });
+
+  it("RFC 3768 §7.1 v2: a different advert interval is reported (mismatch interval) and discarded", () => {
+    const d = new Driver({ version: 2 });
+    const armed = d.start().nextDeadline;
+    const step = d.feed(advert({ version: 2, priority: 200, adverIntervalMs: 2000 }), 50);
+    expect(d.rules()).toEqual(["advert-v2-interval-mismatch"]);
+    expect(step.actions).toEqual([
+      {
+        type: "mismatch",
+        field: "interval",
+        detail: "192.0.2.20 priority 200 advertises every 2000 ms, we use 1000 ms",
+      },
+    ]);
+    expect(step.nextDeadline).toBe(armed);
+  });
+
+  it("§7.1 a different VIP list is reported (mismatch addresses) but still processed", () => {
+    const d = new Driver();
+    d.start();
+    const step = d.feed(advert({ priority: 200, addresses: ["192.0.2.100", "192.0.2.101"] }), 50);
+    expect(d.rules()).toEqual(["advert-addresses-mismatch", "backup-rx-follow"]);
+    expect(only(step.actions, "mismatch")[0]?.field).toBe("addresses");
+    expect(step.nextDeadline).toBe(50 + 3609.375);
+    // Same set, other order and spelling: no mismatch.
+    const same = new Driver({
+      vips: ["2001:db8::100/64", "2001:db8::101/64"],
+      family: "ipv6",
+      primaryAddress: "fe80::10",
+    });
+    same.start();
+    const ok = same.feed(
+      advert({ src: "fe80::20", priority: 200, addresses: ["2001:DB8:0::101", "2001:db8::100"] }),
+      5,
+    );
+    expect(only(ok.actions, "mismatch")).toEqual([]);
+  });
+});
+
+describe("Master (RFC 9568 §6.4.3) and split brain (issue 4)", () => {
+  it("§6.4.3 Adver_Timer fires: send an advert, restart the timer", () => {
+    const d = new Driver({ adverIntervalMs: 100 });
+    d.startMaster();
+    const t = d.now;
+    const step = d.fire();
+    expect(d.rules()).toEqual(["master-adver-timer"]);
+    expect(step).toEqual({ actions: [{ type: "sendAdvert", priority: 100 }], nextDeadline: t + 200 });
+  });
+
+  it("§6.4.3 priority-0 advert heard: send an advert at once and restart the Adver_Timer", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed(advert({ priority: 0 }), d.now + 300);
+    expect(d.rules()).toEqual(["master-rx-priority-0"]);
+    expect(step).toEqual({ actions: [{ type: "sendAdvert", priority: 100 }], nextDeadline: d.now + 1000 });
+  });
+
+  it("§6.4.3 higher priority heard: remove VIPs, Backup, learn its interval, Master_Down_Timer", () => {
+    const d = new Driver();
+    d.startMaster();
+    const at = d.now + 10;
+    const step = d.feed(advert({ priority: 150, adverIntervalMs: 100 }), at);
+    expect(d.rules()).toEqual(["master-rx-higher"]);
+    expect(types(step.actions)).toEqual(["removeVips", "stateChanged", "notify"]);
+    expect(d.router.state).toBe("backup");
+    expect(d.router.masterAddress).toBe("192.0.2.20");
+    expect(step.nextDeadline).toBe(at + 360.9375);
+    expect(notifies(step.actions)).not.toContain("split_brain");
+  });
+
+  it("§6.4.3 + issue 4: equal priority from a greater address: split_brain, yield, Backup", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed(advert({ priority: 100, src: "192.0.2.20" }), d.now + 10);
+    expect(d.rules()).toEqual(["master-split-brain-lose"]);
+    expect(notifies(step.actions)).toEqual(["split_brain", "backup"]);
+    expect(types(step.actions)).toContain("removeVips");
+    expect(d.router.state).toBe("backup");
+  });
+
+  it("§6.4.3 + issue 4: equal priority from a smaller address: split_brain, advert at once, re-announce", () => {
+    const d = new Driver({ primaryAddress: "192.0.2.30" });
+    d.startMaster();
+    const step = d.feed(advert({ priority: 100, src: "192.0.2.20" }), d.now + 10);
+    expect(d.rules()).toEqual(["master-split-brain-win"]);
+    expect(types(step.actions)).toEqual(["notify", "sendAdvert", "announce"]);
+    expect(only(step.actions, "announce")).toEqual([{ type: "announce", vips: VIPS, reason: "split-brain" }]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("§6.4.3 + issue 4: two owners (both 255): the tie goes to the greater address", () => {
+    const low = new Driver({ priority: 255, primaryAddress: "192.0.2.10" });
+    const high = new Driver({ priority: 255, primaryAddress: "192.0.2.30" });
+    low.start();
+    high.start();
+    low.feed(advert({ priority: 255, src: "192.0.2.30" }), 5);
+    high.feed(advert({ priority: 255, src: "192.0.2.10" }), 5);
+    expect(low.router.state).toBe("backup");
+    expect(high.router.state).toBe("master");
+    expect(notifies(low.last.actions)).toContain("split_brain");
+    expect(notifies(high.last.actions)).toEqual(["split_brain"]);
+  });
+
+  it("§6.4.3 IPv6: the tie-break compares addresses as unsigned network-order integers", () => {
+    const d = new Driver({ family: "ipv6", primaryAddress: "fe80::9", vips: ["2001:db8::100/64"] });
+    d.startMaster();
+    // fe80::10 (0x10) > fe80::9 (0x09) numerically although "10" < "9" as text.
+    d.feed(advert({ src: "fe80::10", priority: 100, addresses: ["2001:db8::100"] }), d.now + 1);
+    expect(d.rules()).toEqual(["master-split-brain-lose"]);
+  });
+
+  it("§6.4.3 (RFC 9568) lower priority heard: advert at once, re-announce, notify master_rx_lower_pri", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed(advert({ priority: 50 }), d.now + 10);
+    expect(d.rules()).toEqual(["master-rx-lower"]);
+    expect(step.actions).toEqual([
+      { type: "sendAdvert", priority: 100 },
+      { type: "announce", vips: VIPS, reason: "lower-priority-heard" },
+      { type: "notify", event: "master_rx_lower_pri", detail: "192.0.2.20 priority 50 heard, ours 100" },
+    ]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4: a tracker moving a master's priority is advertised at once", () => {
+    const d = new Driver();
+    d.startMaster();
+    const step = d.feed(weight("chk", -20), d.now + 10);
+    expect(d.rules()).toEqual(["master-priority-moved"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 80 }]);
+    expect(d.feed(weight("chk", -20), d.now + 10).actions).toEqual([]);
+    expect(d.rules()).toEqual(["master-ignore"]);
+  });
+
+  it("vipd: a reload while Master adds, announces and removes the changed VIPs and advertises a new priority", () => {
+    const d = new Driver({ vips: ["192.0.2.100/24", "192.0.2.101/24"] });
+    d.startMaster();
+    const step = d.feed(
+      {
+        type: "configChanged",
+        options: { ...BASE, priority: 120, vips: ["192.0.2.101/24", "192.0.2.102/24"] },
+      },
+      d.now + 10,
+    );
+    expect(d.rules()).toEqual(["master-reload"]);
+    expect(step.actions).toEqual([
+      { type: "removeVips", vips: ["192.0.2.100/24"] },
+      { type: "addVips", vips: ["192.0.2.102/24"] },
+      { type: "announce", vips: ["192.0.2.102/24"], reason: "vips-changed" },
+      { type: "sendAdvert", priority: 120 },
+    ]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("vipd: a reload changing the interval re-arms the Adver_Timer from the last advert", () => {
+    const d = new Driver();
+    d.startMaster();
+    const t = d.now;
+    const step = d.feed({ type: "configChanged", options: { ...BASE, adverIntervalMs: 200 } }, t + 50);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    expect(step.nextDeadline).toBe(t + 50 + 200);
+  });
+});
+
+describe("Backup (RFC 9568 §6.4.2)", () => {
+  it("§6.4.2 Master_Down_Timer fires: advert, VIPs added then announced, Master", () => {
+    const d = new Driver();
+    d.start();
+    d.feed(advert({ priority: 200 }), 100);
+    const step = d.fire();
+    expect(d.rules()).toEqual(["backup-down-takeover"]);
+    expect(d.now).toBe(100 + 3609.375);
+    expect(types(step.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
+    expect(only(step.actions, "stateChanged")[0]?.reason).toBe("master 192.0.2.20 down");
+  });
+
+  it("§6.4.2 priority-0 advert: Master_Down_Timer = Skew_Time, then Master", () => {
+    const d = new Driver();
+    d.start();
+    d.feed(advert({ priority: 200 }), 100);
+    expect(d.feed(advert({ priority: 0 }), 500).nextDeadline).toBe(500 + 609.375);
+    expect(d.rules()).toEqual(["backup-rx-priority-0"]);
+    d.fire();
+    expect(d.router.state).toBe("master");
+  });
+
+  it("§6.4.2 priority >= ours: follow, learn the interval, reset the Master_Down_Timer", () => {
+    const d = new Driver();
+    d.start();
+    for (const [at, p] of [
+      [100, 200],
+      [1100, 100],
+    ] as const) {
+      expect(d.feed(advert({ priority: p, adverIntervalMs: 1000 }), at).nextDeadline).toBe(at + 3609.375);
+      expect(d.rules()).toEqual(["backup-rx-follow"]);
+    }
+  });
+
+  it("§6.4.2 Preempt_Mode off: a lower priority master is followed too", () => {
+    const d = new Driver({ preempt: false });
+    d.start();
+    expect(d.feed(advert({ priority: 50 }), 100).nextDeadline).toBe(100 + 3609.375);
+    expect(d.rules()).toEqual(["backup-rx-follow"]);
+  });
+
+  it("§6.4.2 lower priority with Preempt_Mode on: discarded, so we take over when the timer fires", () => {
+    const d = new Driver();
+    const armed = d.start().nextDeadline;
+    const step = d.feed(advert({ priority: 50 }), 100);
+    expect(d.rules()).toEqual(["backup-rx-lower-discard"]);
+    expect(step).toEqual({ actions: [], nextDeadline: armed });
+    expect(d.router.masterAddress).toBeNull();
+  });
+
+  it("§6.1 the owner always preempts, even with preempt off", () => {
+    const d = new Driver({ priority: 255, preempt: false, primaryAddress: "192.0.2.10" });
+    d.start();
+    d.feed(advert({ priority: 255, src: "192.0.2.20" }), 1); // tie lost: Backup
+    expect(d.router.state).toBe("backup");
+    const armed = d.last.nextDeadline;
+    d.feed(advert({ priority: 100, src: "192.0.2.30" }), 2);
+    expect(d.rules()).toEqual(["backup-rx-lower-discard"]);
+    expect(d.last.nextDeadline).toBe(armed);
+  });
+
+  it("keepalived preempt_delay: for that long after startup a lower master is followed, then preempted", () => {
+    const d = new Driver({ preemptDelayMs: 3000 });
+    d.start(0);
+    for (let t = 500; t <= 2500; t += 1000) {
+      d.feed(advert({ priority: 50 }), t);
+      expect(d.rules()).toEqual(["backup-rx-follow"]);
+    }
+    d.feed(advert({ priority: 50 }), 3500);
+    expect(d.rules()).toEqual(["backup-rx-lower-discard"]);
+    d.fire();
+    expect(d.now).toBe(2500 + 3609.375);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("vipd: tracker changes in Backup only move the priority (timers rebased)", () => {
+    const d = new Driver();
+    d.start();
+    const step = d.feed(weight("chk", 50), 10);
+    expect(d.rules()).toEqual(["backup-ignore"]);
+    expect(step).toEqual({ actions: [], nextDeadline: 3000 + 1000 * (106 / 256) });
+  });
+});
+
+describe("Fencing before takeover (issue 4)", () => {
+  it("issue 4: Master_Down_Timer with a known master: fencing, requestFence with its MAC, fence_started", () => {
+    const d = fencingDriver();
+    const step = d.fire();
+    expect(d.rules()).toEqual(["backup-down-fence"]);
+    expect(step.actions).toEqual([
+      { type: "stateChanged", from: "backup", to: "fencing", reason: "master 192.0.2.20 silent" },
+      { type: "requestFence", peer: "192.0.2.20", peerMac: "02:00:00:00:00:20" },
+      { type: "notify", event: "fence_started", detail: "fencing 192.0.2.20: master 192.0.2.20 silent" },
+    ]);
+    expect(step.nextDeadline).toBeNull();
+    expect(d.router.holdsVips).toBe(false);
+  });
+
+  it("issue 4: fence succeeded: Master (VIPs claimed only now)", () => {
+    const d = fencingDriver();
+    d.fire();
+    const step = d.feed({ type: "fenceResult", ok: true, detail: "fence_virsh off" }, d.now + 800);
+    expect(d.rules()).toEqual(["fence-ok"]);
+    expect(types(step.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4: fence failed: Backup, fence_failed, retries doubling up to fenceRetryMaxMs", () => {
+    const d = fencingDriver({ fenceRetryMs: 1000, fenceRetryMaxMs: 4000 });
+    d.fire();
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const step = d.feed({ type: "fenceResult", ok: false, detail: "timeout" }, d.now + 10);
+      expect(d.rules()).toEqual(["fence-failed"]);
+      expect(types(step.actions)).not.toContain("cancelFence");
+      expect(notifies(step.actions)).toEqual(["backup", "fence_failed"]);
+      expect(d.router.state).toBe("backup");
+      waits.push((step.nextDeadline as number) - d.now);
+      d.fire();
+      expect(d.rules()).toEqual(["backup-fence-retry"]);
+      expect(d.router.state).toBe("fencing");
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 4000]);
+  });
+
+  it("issue 4: a live master heard during the retry wait resets the back-off", () => {
+    const d = fencingDriver();
+    d.fire();
+    d.feed({ type: "fenceResult", ok: false, detail: "exit 1" }, d.now + 10);
+    d.feed(advert({ priority: 200 }), d.now + 10);
+    expect(d.rules()).toEqual(["backup-rx-follow"]);
+    expect(d.last.nextDeadline).toBe(d.now + 3609.375);
+    d.fire();
+    d.feed({ type: "fenceResult", ok: false, detail: "exit 1" }, d.now + 10);
+    expect(d.last.nextDeadline).toBe(d.now + 1000);
+  });
+
+  it("issue 4: an advert from a live master while fencing: cancelFence, Backup, follow it", () => {
+    const d = fencingDriver();
+    d.fire();
+    const step = d.feed(advert({ priority: 200 }), d.now + 10);
+    expect(d.rules()).toEqual(["fence-rx-live-master"]);
+    expect(types(step.actions)).toEqual(["cancelFence", "stateChanged", "notify"]);
+    expect(d.router.masterAddress).toBe("192.0.2.20");
+    expect(step.nextDeadline).toBe(d.now + 3609.375);
+    // A late result of the cancelled fence is stale.
+    expect(d.feed({ type: "fenceResult", ok: true, detail: "late" }, d.now + 1).actions).toEqual([]);
+    expect(d.rules()).toEqual(["backup-ignore"]);
+  });
+
+  it("§6.4.2 + issue 4: a priority-0 advert while fencing: cancel, Skew_Time, then Master unfenced", () => {
+    const d = fencingDriver();
+    d.fire();
+    const step = d.feed(advert({ priority: 0 }), d.now + 10);
+    expect(d.rules()).toEqual(["fence-rx-priority-0"]);
+    expect(step.nextDeadline).toBe(d.now + 609.375);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-takeover"]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("§6.4.2 + issue 4: a lower-priority advert while fencing is discarded; the fence goes on", () => {
+    const d = fencingDriver();
+    d.fire();
+    expect(d.feed(advert({ priority: 50, src: "192.0.2.30" }), d.now + 10).actions).toEqual([]);
+    expect(d.rules()).toEqual(["fence-rx-lower"]);
+    expect(d.router.state).toBe("fencing");
+    expect(d.feed(weight("chk", -5), d.now + 1).actions).toEqual([]);
+    expect(d.rules()).toEqual(["fence-ignore"]);
+  });
+
+  it("issue 4: after a priority-0 resign of our master there is nothing to fence", () => {
+    const d = fencingDriver();
+    d.feed(advert({ priority: 0 }), 200);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-takeover"]);
+    expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe("master resigned (priority 0)");
+  });
+
+  it("issue 4 (decision): with no master ever heard, the timer takes over without a fence", () => {
+    const d = new Driver({ fencing: true });
+    d.start();
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-takeover"]);
+    expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe("no master heard");
+    expect(types(d.last.actions)).not.toContain("requestFence");
+  });
+
+  it("§6.4.2 + issue 4: preempting a live lower-priority master needs no fence", () => {
+    const d = new Driver({ fencing: true, preemptDelayMs: 2000 });
+    d.start(0);
+    d.feed(advert({ priority: 50 }), 500); // followed within preempt_delay: it is our known master
+    d.feed(advert({ priority: 50 }), 2500); // now discarded: preempting it
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-preempt"]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("vipd: a reload switching fencing off while fencing cancels it and takes over after Skew_Time", () => {
+    const d = fencingDriver();
+    d.fire();
+    const step = d.feed({ type: "configChanged", options: { ...BASE, fencing: false } }, d.now + 10);
+    expect(d.rules()).toEqual(["fence-switched-off"]);
+    expect(types(step.actions)).toEqual(["cancelFence", "stateChanged", "notify"]);
+    d.fire();
+    expect(d.router.state).toBe("master");
+  });
+
+  it("vipd: a reload switching fencing off during the retry wait takes over after Skew_Time", () => {
+    const d = fencingDriver();
+    d.fire();
+    d.feed({ type: "fenceResult", ok: false, detail: "exit 1" }, d.now + 10);
+    const step = d.feed({ type: "configChanged", options: { ...BASE, fencing: false } }, d.now + 10);
+    expect(d.rules()).toEqual(["backup-fencing-switched-off"]);
+    expect(step.nextDeadline).toBe(d.now + 609.375);
+    d.fire();
+    expect(d.router.state).toBe("master");
+  });
+});
+
+describe("effective priority (issue 4)", () => {
+  it.each([
+    [100, [-20], 80],
+    [100, [-20, 30], 110],
+    [100, [-200], 1],
+    [100, [200], 254],
+    [255, [10], 255],
+    [255, [-5], 250],
+    [255, [-5, 5], 255],
+    [1, [-1], 1],
+  ])("base %i with weights %j → %i", (base, weights, expected) => {
+    const d = new Driver({ priority: base });
+    weights.forEach((w, i) => {
+      d.feed(weight(`t${i}`, w), 0);
+    });
+    expect(d.router.effectivePriority).toBe(expected);
+  });
+
+  it("a tracker's new result replaces its old one (keyed by name)", () => {
+    const d = new Driver();
+    d.feed(weight("a", -30), 0);
+    d.feed(weight("a", -10), 0);
+    expect(d.router.effectivePriority).toBe(90);
+  });
+});
+
+afterAll(() => {
+  // The ledger covers the table: every row fired in at least one test above.
+  const missing = RULES.map((r) => r.id).filter((id) => !firedRules.has(id));
+  expect(missing).toEqual([]);
+});

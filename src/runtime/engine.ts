@@ -962,9 +962,16 @@ export class Engine<C> {
     try {
       for (let e = inst.effects.shift(); e !== undefined; e = inst.effects.shift()) {
         switch (e.type) {
-          case "addVips":
-            await this.#addVips(inst, e.vips);
+          case "addVips": {
+            const added = await this.#addVips(inst, e.vips);
+            // The announcement that follows goes out before anything else, the log line included.
+            if (inst.effects[0]?.type === "announce") {
+              const next = inst.effects.shift() as Extract<Effect, { type: "announce" }>;
+              this.#startAnnouncing(inst, next.vips, next.reason);
+            }
+            if (added.length > 0) inst.log.info({ vips: added }, "VIPs added");
             break;
+          }
           case "removeVips":
             await this.#removeVips(inst, e.vips);
             break;
@@ -1006,7 +1013,8 @@ export class Engine<C> {
     return v ? { dev: v.dev, label: v.label } : { dev: inst.spec.ifname, label: null };
   }
 
-  async #addVips(inst: Instance, requested: string[]): Promise<void> {
+  /** Adds the VIPs; returns the ones added (failures go back to the core). */
+  async #addVips(inst: Instance, requested: string[]): Promise<string[]> {
     // virtual_ips_excluded go on with the first VIPs and come off with the last ones.
     const vips = [
       ...requested,
@@ -1034,7 +1042,8 @@ export class Engine<C> {
       inst.counters.vipAddErrors += failures.length;
       inst.log.error({ failures }, "adding VIPs failed");
       this.#feed(inst, { type: "effectFailed", effect: "addVips", error: failures.join("; ") });
-    } else inst.log.info({ vips }, "VIPs added");
+    }
+    return vips.filter((v) => inst.installed.has(v));
   }
 
   async #removeVips(inst: Instance, requested: string[]): Promise<void> {

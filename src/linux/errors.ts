@@ -7,6 +7,10 @@ export type VipdOsErrorCode =
   | "NEEDS_CAP_NET_ADMIN"
   /** The named interface does not exist (ENODEV). */
   | "NO_SUCH_INTERFACE"
+  /** The address exists but vipd did not add it (no IFA_PROTO mark): vipd leaves it alone. */
+  | "FOREIGN_ADDRESS"
+  /** A malformed address, label or similar reached the OS layer. */
+  | "INVALID_ARGUMENT"
   /** Any other failure: see errno and syscall. */
   | "OS_ERROR";
 

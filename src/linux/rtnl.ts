@@ -1,0 +1,456 @@
+// rtnetlink through netlink@0.3.0: interface facts, the VIPs vipd adds and removes, link and
+// address change events.
+//
+// Marking. Every address vipd adds carries IFA_PROTO = VIPD_IFA_PROTO (118, ASCII 'v'). The kernel
+// stores the address protocol since Linux 6.1 for IPv4 and IPv6 alike and reports it back in
+// dumps and events (checked by test/lab/linux-rtnl.test.ts). The values the kernel itself uses are
+// 0-3 (unspec, kernel_lo, kernel_ra, kernel_ll); 118 is outside them and is what
+// `ip address show proto 118` filters on. An address without our mark is never changed:
+//   - addAddress of an address that already exists with our mark succeeds (idempotent); one that
+//     exists without it fails with FOREIGN_ADDRESS (the operator configured it by hand).
+//   - removeAddress of an absent address succeeds (idempotent); of an unmarked one fails with
+//     FOREIGN_ADDRESS.
+//   - removeOrphans removes only marked addresses, on every interface of the namespace: at start no
+//     VIP can be legitimately held yet, so any marked address is left over by a vipd that died.
+// One vipd per network namespace is assumed (two would remove each other's addresses at start).
+//
+// Address identity follows the kernel: an IPv4 address is (address, prefix length), an IPv6
+// address is the address alone.
+//
+// netlink@0.3.0 quirks worked around here: its parser drops attributes it does not know
+// (IFA_PROTO among them), so address dumps and events are parsed from the raw messages; its
+// encoder does not pad the last attribute, so IFA_PROTO is appended after explicit padding.
+
+import { constants as osConstants } from "node:os";
+import netlink from "netlink";
+import { formatIp, parseCidr, parseIp } from "../codec/ip.js";
+import type { Family } from "../core/types.js";
+import { VipdOsError, type VipdOsErrorCode } from "./errors.js";
+
+/** The IFA_PROTO value marking vipd's addresses. */
+export const VIPD_IFA_PROTO = 118;
+
+export interface LinkState {
+  index: number;
+  /** Lower-case colon-separated MAC ("" for links without one). */
+  mac: string;
+  /** Administratively up and operationally running (IFF_UP and IFF_RUNNING). */
+  up: boolean;
+  /** Every address on the link as "address/prefix". */
+  addresses: string[];
+}
+
+export interface AddressChange {
+  ifname: string;
+  cidr: string;
+  added: boolean;
+  /** Carries vipd's mark. */
+  vipd: boolean;
+}
+
+export interface Rtnl {
+  getLink(ifname: string): Promise<LinkState>;
+  /** Adds cidr marked as vipd's; IPv6 without DAD; `label` (IPv4 only) like "eth0:vip". */
+  addAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  removeAddress(ifname: string, cidr: string): Promise<void>;
+  listVipdAddresses(ifname?: string): Promise<{ ifname: string; cidr: string }[]>;
+  /** Removes every marked address; returns them as "cidr dev ifname". */
+  removeOrphans(): Promise<string[]>;
+  /** Called when a link's `up` changes (or a link appears or disappears). */
+  onLinkChange(cb: (e: { ifname: string; up: boolean }) => void): void;
+  /** Called for every address added to or removed from any link. */
+  onAddressChange(cb: (e: AddressChange) => void): void;
+  close(): void;
+}
+
+export interface RtnlOptions {
+  /** Per request; default 5000. */
+  timeoutMs?: number;
+}
+
+// rtnetlink message types and attributes (linux/rtnetlink.h, linux/if_addr.h).
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+const RTM_GETADDR = 22;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_LABEL = 3;
+const IFA_PROTO = 11;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const IFADDRMSG_BYTES = 8;
+/** IFNAMSIZ - 1: the longest interface name or IPv4 label. */
+const MAX_LABEL = 15;
+
+const { createRtNetlink, rt, parseAttributes, AttrStream, FlagsNew, FlagsGet } = netlink;
+type RtSocket = ReturnType<typeof createRtNetlink>;
+type RawMessage = { type: number; data: Buffer };
+
+interface RawAddress {
+  family: number;
+  prefixLength: number;
+  index: number;
+  address: string;
+  label: string | undefined;
+  proto: number;
+  /** Bytes of IFA_LOCAL (or IFA_ADDRESS) as dumped, for an exact delete. */
+  local: Buffer;
+}
+
+function parseAddressMessage(data: Buffer): RawAddress | null {
+  if (data.length < IFADDRMSG_BYTES) return null;
+  const family = data.readUInt8(0);
+  const prefixLength = data.readUInt8(1);
+  const index = data.readUInt32LE(4);
+  let local: Buffer | undefined;
+  let address: Buffer | undefined;
+  let label: string | undefined;
+  let proto = 0;
+  parseAttributes(data.subarray(IFADDRMSG_BYTES), (a: { type: number; data: Buffer }) => {
+    if (a.type === IFA_LOCAL) local = a.data;
+    else if (a.type === IFA_ADDRESS) address = a.data;
+    else if (a.type === IFA_LABEL) label = a.data.toString("latin1").replace(/\0.*$/s, "");
+    else if (a.type === IFA_PROTO && a.data.length >= 1) proto = a.data.readUInt8(0);
+  });
+  const bytes = local ?? address;
+  if (bytes === undefined || (bytes.length !== 4 && bytes.length !== 16)) return null;
+  return { family, prefixLength, index, address: formatIp(bytes), label, proto, local: bytes };
+}
+
+function errnoName(e: unknown): string | null {
+  if (!(e instanceof Error)) return null;
+  const withCode = e as Error & { code?: unknown };
+  if (typeof withCode.code === "string" && /^E[A-Z0-9]+$/.test(withCode.code)) return withCode.code;
+  const m = /Request rejected: (E[A-Z0-9]+)/.exec(e.message);
+  return m?.[1] ?? null;
+}
+
+/** Turns a netlink library error into a VipdOsError naming the operation. */
+function wrapError(e: unknown, syscall: string, subject: string): VipdOsError {
+  if (e instanceof VipdOsError) return e;
+  const name = errnoName(e);
+  const errno = name === null ? 0 : ((osConstants.errno as Record<string, number>)[name] ?? 0);
+  let code: VipdOsErrorCode = "OS_ERROR";
+  let message: string;
+  if (name === "ENODEV") {
+    code = "NO_SUCH_INTERFACE";
+    message = `${syscall} (${subject}): no such network interface`;
+  } else if (name === "EPERM" || name === "EACCES") {
+    code = "NEEDS_CAP_NET_ADMIN";
+    message = `${syscall} (${subject}) failed: needs CAP_NET_ADMIN (${name})`;
+  } else {
+    message = `${syscall} (${subject}) failed: ${name ?? (e instanceof Error ? e.message : String(e))}`;
+  }
+  return new VipdOsError(code, message, { errno, syscall, cause: e });
+}
+
+function invalid(message: string): VipdOsError {
+  return new VipdOsError("INVALID_ARGUMENT", message, { errno: 0, syscall: "" });
+}
+
+function parseVip(cidr: string): { address: string; prefixLength: number; family: Family; bytes: Buffer } {
+  const parsed = parseCidr(cidr);
+  if (parsed === null) throw invalid(`not an address with a prefix length: ${JSON.stringify(cidr)}`);
+  const bytes = parseIp(parsed.address);
+  if (bytes === null) throw invalid(`not an address: ${JSON.stringify(cidr)}`);
+  return { ...parsed, bytes: Buffer.from(bytes) };
+}
+
+function sameAddress(a: RawAddress, v: { address: string; prefixLength: number; family: Family }): boolean {
+  if (a.address !== v.address) return false;
+  return v.family === "ipv6" || a.prefixLength === v.prefixLength;
+}
+
+function macText(bytes: Buffer | undefined): string {
+  if (bytes === undefined) return "";
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/** One netlink attribute (type, payload) padded to 4 bytes. */
+function attribute(type: number, payload: Buffer): Buffer {
+  const length = 4 + payload.length;
+  const out = Buffer.alloc((length + 3) & ~3);
+  out.writeUInt16LE(length, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+
+function encodeAddress(
+  index: number,
+  v: { family: Family; prefixLength: number; bytes: Buffer },
+  o: { label?: string; marked: boolean },
+): Buffer[] {
+  const stream = new AttrStream();
+  const attrs: Record<string, unknown> = { local: v.bytes, address: v.bytes };
+  if (v.family === "ipv6") attrs.flags = { nodad: true };
+  if (o.label !== undefined) attrs.label = o.label;
+  rt.formatAddressMessage(
+    {
+      kind: "address",
+      data: { family: v.family === "ipv4" ? AF_INET : AF_INET6, prefixlen: v.prefixLength, index },
+      attrs,
+    },
+    stream,
+  );
+  const bufs = stream.bufs.map((b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  const length = bufs.reduce((n: number, b: Buffer) => n + b.length, 0);
+  if (length % 4 !== 0) bufs.push(Buffer.alloc(4 - (length % 4)));
+  if (o.marked) bufs.push(attribute(IFA_PROTO, Buffer.from([VIPD_IFA_PROTO])));
+  return bufs;
+}
+
+class NetlinkRtnl implements Rtnl {
+  readonly #sock: RtSocket;
+  readonly #timeoutMs: number;
+  #events: RtSocket | null = null;
+  readonly #linkListeners: ((e: { ifname: string; up: boolean }) => void)[] = [];
+  readonly #addressListeners: ((e: AddressChange) => void)[] = [];
+  /** Last known link state per ifindex, to report changes only. */
+  readonly #links = new Map<number, { ifname: string; up: boolean }>();
+  #closed = false;
+
+  constructor(sock: RtSocket, timeoutMs: number) {
+    this.#sock = sock;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async #links_(): Promise<{ index: number; ifname: string; mac: string; up: boolean }[]> {
+    let links: Awaited<ReturnType<RtSocket["getLinks"]>>;
+    try {
+      links = await this.#sock.getLinks(undefined, undefined, { timeout: this.#timeoutMs });
+    } catch (e) {
+      throw wrapError(e, "RTM_GETLINK", "dump");
+    }
+    const out: { index: number; ifname: string; mac: string; up: boolean }[] = [];
+    for (const l of links) {
+      if (l.data.index === undefined || l.attrs.ifname === undefined) continue;
+      out.push({
+        index: l.data.index,
+        ifname: l.attrs.ifname,
+        mac: macText(l.attrs.address),
+        up: l.data.flags?.up === true && l.data.flags?.running === true,
+      });
+    }
+    return out;
+  }
+
+  async #index(ifname: string): Promise<{ index: number; ifname: string; mac: string; up: boolean }> {
+    const link = (await this.#links_()).find((l) => l.ifname === ifname);
+    if (link === undefined) {
+      throw new VipdOsError("NO_SUCH_INTERFACE", `no such network interface: ${ifname}`, {
+        errno: osConstants.errno.ENODEV,
+        syscall: "RTM_GETLINK",
+      });
+    }
+    return link;
+  }
+
+  async #addresses(index?: number): Promise<RawAddress[]> {
+    let replies: RawMessage[];
+    try {
+      [replies] = await this.#sock.socket.request(RTM_GETADDR, [Buffer.alloc(IFADDRMSG_BYTES)], {
+        flags: FlagsGet.DUMP,
+        timeout: this.#timeoutMs,
+      });
+    } catch (e) {
+      throw wrapError(e, "RTM_GETADDR", "dump");
+    }
+    const out: RawAddress[] = [];
+    for (const m of replies) {
+      if (m.type !== RTM_NEWADDR) continue;
+      const a = parseAddressMessage(m.data);
+      if (a !== null && (index === undefined || a.index === index)) out.push(a);
+    }
+    return out;
+  }
+
+  async getLink(ifname: string): Promise<LinkState> {
+    const link = await this.#index(ifname);
+    const addresses = (await this.#addresses(link.index)).map((a) => `${a.address}/${a.prefixLength}`);
+    return { index: link.index, mac: link.mac, up: link.up, addresses };
+  }
+
+  async addAddress(ifname: string, cidr: string, o: { label?: string } = {}): Promise<void> {
+    const vip = parseVip(cidr);
+    if (o.label !== undefined) {
+      if (vip.family !== "ipv4")
+        throw invalid(`address labels exist only for IPv4 (${cidr} label ${o.label})`);
+      if (o.label.length === 0 || o.label.length > MAX_LABEL) {
+        throw invalid(`an address label has 1 to ${MAX_LABEL} characters: ${JSON.stringify(o.label)}`);
+      }
+    }
+    const link = await this.#index(ifname);
+    const request = encodeAddress(link.index, vip, { ...o, marked: true });
+    try {
+      await this.#sock.socket.request(RTM_NEWADDR, request, {
+        flags: FlagsNew.CREATE | FlagsNew.EXCL,
+        timeout: this.#timeoutMs,
+      });
+    } catch (e) {
+      if (errnoName(e) !== "EEXIST") throw wrapError(e, "RTM_NEWADDR", `${cidr} dev ${ifname}`);
+      const existing = (await this.#addresses(link.index)).find((a) => sameAddress(a, vip));
+      if (existing !== undefined && existing.proto !== VIPD_IFA_PROTO) throw foreign(cidr, ifname);
+      // Already there and ours (a repeated add): nothing to do.
+    }
+  }
+
+  async removeAddress(ifname: string, cidr: string): Promise<void> {
+    const vip = parseVip(cidr);
+    const link = await this.#index(ifname);
+    const existing = (await this.#addresses(link.index)).find((a) => sameAddress(a, vip));
+    if (existing === undefined) return;
+    if (existing.proto !== VIPD_IFA_PROTO) throw foreign(cidr, ifname);
+    await this.#delete(existing, `${cidr} dev ${ifname}`);
+  }
+
+  async #delete(a: RawAddress, subject: string): Promise<void> {
+    const family: Family = a.family === AF_INET ? "ipv4" : "ipv6";
+    const request = encodeAddress(
+      a.index,
+      { family, prefixLength: a.prefixLength, bytes: a.local },
+      {
+        marked: false,
+      },
+    );
+    try {
+      await this.#sock.socket.request(RTM_DELADDR, request, { timeout: this.#timeoutMs });
+    } catch (e) {
+      const name = errnoName(e);
+      // Gone meanwhile (removed by hand, or the link went away): the goal is reached.
+      if (name === "EADDRNOTAVAIL" || name === "ENOENT" || name === "ENODEV") return;
+      throw wrapError(e, "RTM_DELADDR", subject);
+    }
+  }
+
+  async listVipdAddresses(ifname?: string): Promise<{ ifname: string; cidr: string }[]> {
+    const links = await this.#links_();
+    let index: number | undefined;
+    if (ifname !== undefined) index = (await this.#index(ifname)).index;
+    const names = new Map(links.map((l) => [l.index, l.ifname]));
+    return (await this.#addresses(index))
+      .filter((a) => a.proto === VIPD_IFA_PROTO)
+      .map((a) => ({ ifname: names.get(a.index) ?? `#${a.index}`, cidr: `${a.address}/${a.prefixLength}` }));
+  }
+
+  async removeOrphans(): Promise<string[]> {
+    const links = await this.#links_();
+    const names = new Map(links.map((l) => [l.index, l.ifname]));
+    const removed: string[] = [];
+    for (const a of await this.#addresses()) {
+      if (a.proto !== VIPD_IFA_PROTO) continue;
+      const text = `${a.address}/${a.prefixLength} dev ${names.get(a.index) ?? `#${a.index}`}`;
+      await this.#delete(a, text);
+      removed.push(text);
+    }
+    return removed;
+  }
+
+  onLinkChange(cb: (e: { ifname: string; up: boolean }) => void): void {
+    this.#linkListeners.push(cb);
+    this.#subscribe();
+  }
+
+  onAddressChange(cb: (e: AddressChange) => void): void {
+    this.#addressListeners.push(cb);
+    this.#subscribe();
+  }
+
+  #subscribe(): void {
+    if (this.#events !== null || this.#closed) return;
+    const events = createRtNetlink();
+    this.#events = events;
+    events.addMembership("LINK");
+    events.addMembership("IPV4_IFADDR");
+    events.addMembership("IPV6_IFADDR");
+    events.socket.on("message", (msgs: RawMessage[]) => {
+      for (const m of msgs) this.#onEvent(m);
+    });
+    events.socket.on("error", (e: unknown) => {
+      // The kernel drops events when the socket's buffer overflows (ENOBUFS): re-read the links
+      // and report what changed meanwhile. Any other error is not expected and is not hidden.
+      if (errnoName(e) !== "ENOBUFS") throw wrapError(e, "recv(NETLINK_ROUTE)", "events");
+      this.#resync(true);
+    });
+    this.#resync(false);
+  }
+
+  /**
+   * Reads every link's state. At subscription (report = false) it only seeds the known states, so
+   * the first event for a link reports a real change (events that arrive before it win over it).
+   */
+  #resync(report: boolean): void {
+    this.#links_().then(
+      (links) => {
+        if (this.#closed) return;
+        for (const l of links) {
+          const known = this.#links.get(l.index);
+          if (known === undefined || report) this.#links.set(l.index, { ifname: l.ifname, up: l.up });
+          if (report && (known === undefined || known.up !== l.up)) {
+            for (const cb of this.#linkListeners) cb({ ifname: l.ifname, up: l.up });
+          }
+        }
+      },
+      (e: unknown) => {
+        // Without the seed, each link's first event is reported as a change: nothing is lost.
+        if (report) throw wrapError(e, "RTM_GETLINK", "resync after ENOBUFS");
+      },
+    );
+  }
+
+  #onEvent(m: RawMessage): void {
+    if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
+      const l = rt.parseLinkMessage(m.data);
+      const index = l.data.index;
+      if (index === undefined) return;
+      const known = this.#links.get(index);
+      const ifname = l.attrs.ifname ?? known?.ifname;
+      if (ifname === undefined) return;
+      const up = m.type === RTM_NEWLINK && l.data.flags?.up === true && l.data.flags?.running === true;
+      if (m.type === RTM_DELLINK) this.#links.delete(index);
+      else this.#links.set(index, { ifname, up });
+      if (known !== undefined && known.up === up && known.ifname === ifname) return;
+      for (const cb of this.#linkListeners) cb({ ifname, up });
+    } else if (m.type === RTM_NEWADDR || m.type === RTM_DELADDR) {
+      const a = parseAddressMessage(m.data);
+      if (a === null) return;
+      const ifname = this.#links.get(a.index)?.ifname ?? `#${a.index}`;
+      const change: AddressChange = {
+        ifname,
+        cidr: `${a.address}/${a.prefixLength}`,
+        added: m.type === RTM_NEWADDR,
+        vipd: a.proto === VIPD_IFA_PROTO,
+      };
+      for (const cb of this.#addressListeners) cb(change);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#events?.socket.close();
+    this.#events = null;
+    this.#sock.socket.close();
+  }
+}
+
+function foreign(cidr: string, ifname: string): VipdOsError {
+  return new VipdOsError(
+    "FOREIGN_ADDRESS",
+    `${cidr} on ${ifname} was not added by vipd (no IFA_PROTO ${VIPD_IFA_PROTO} mark); vipd leaves it alone`,
+    { errno: osConstants.errno.EEXIST, syscall: "RTM_NEWADDR" },
+  );
+}
+
+/** Opens an rtnetlink socket in the caller's network namespace. */
+export async function openRtnl(o: RtnlOptions = {}): Promise<Rtnl> {
+  let sock: RtSocket;
+  try {
+    sock = createRtNetlink();
+  } catch (e) {
+    throw wrapError(e, "socket(AF_NETLINK)", "NETLINK_ROUTE");
+  }
+  return new NetlinkRtnl(sock, o.timeoutMs ?? 5000);
+}

@@ -1,0 +1,273 @@
+// The native addon against a real kernel: VRRP datagrams between two lab hosts (IPv4 and IPv6,
+// multicast and unicast), AF_PACKET announcements seen by the peer, and typed errors.
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeAdvert, encodeAdvert } from "../../src/codec/advert.js";
+import { buildGratuitousArp, buildUnsolicitedNa } from "../../src/codec/frames.js";
+import { parseMac } from "../../src/codec/mac.js";
+import type { Family } from "../../src/core/types.js";
+import { neighbourMac } from "./client-watch.js";
+import { ADDON, type AgentEvent, ensureAddon, type IoAgent, startAgent } from "./linux-io-harness.js";
+import { createLab, type Lab, type LabHost, labAvailable, labPing } from "./netns.js";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function advert(family: Family, src: string, dst: string, vrid: number, priority = 100): string {
+  const bytes = encodeAdvert(
+    {
+      version: 3,
+      vrid,
+      priority,
+      maxAdverIntCs: 100,
+      addresses: [family === "ipv4" ? "192.0.2.200" : "2001:db8::200"],
+    },
+    { family, src, dst, checksumForm: "pseudo-header" },
+  );
+  return Buffer.from(bytes).toString("hex");
+}
+
+function datagramsOf(handle: number) {
+  return (e: AgentEvent) => e.event === "datagram" && e.handle === handle;
+}
+
+describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns lab)", () => {
+  let lab: Lab;
+  let a: LabHost;
+  let b: LabHost;
+  let agentA: IoAgent;
+  let agentB: IoAgent;
+
+  beforeAll(async () => {
+    ensureAddon();
+    lab = await createLab({ hosts: ["a", "b"] });
+    a = lab.host("a");
+    b = lab.host("b");
+    [agentA, agentB] = await Promise.all([startAgent(a), startAgent(b)]);
+  });
+
+  afterAll(async () => {
+    agentA?.stop();
+    agentB?.stop();
+    await lab?.destroy();
+  });
+
+  async function pair(
+    family: Family,
+    multicast: boolean,
+  ): Promise<{ ha: number; hb: number; ifindexB: number }> {
+    const ra = await agentA.call<{ handle: number }>("openVrrp", { family, ifname: "eth0", multicast });
+    const rb = await agentB.call<{ handle: number; ifindex: number }>("openVrrp", {
+      family,
+      ifname: "eth0",
+      multicast,
+    });
+    return { ha: ra.handle, hb: rb.handle, ifindexB: rb.ifindex };
+  }
+
+  const cases: { name: string; family: Family; multicast: boolean; src: () => string; dst: () => string }[] =
+    [
+      { name: "IPv4 multicast", family: "ipv4", multicast: true, src: () => a.ipv4, dst: () => "224.0.0.18" },
+      {
+        name: "IPv6 multicast, link-local source",
+        family: "ipv6",
+        multicast: true,
+        src: () => a.ipv6LinkLocal,
+        dst: () => "ff02::12",
+      },
+      { name: "IPv4 unicast", family: "ipv4", multicast: false, src: () => a.ipv4, dst: () => b.ipv4 },
+      {
+        name: "IPv6 unicast, link-local to link-local",
+        family: "ipv6",
+        multicast: false,
+        src: () => a.ipv6LinkLocal,
+        dst: () => b.ipv6LinkLocal,
+      },
+      {
+        name: "IPv6 unicast, global addresses",
+        family: "ipv6",
+        multicast: false,
+        src: () => a.ipv6,
+        dst: () => b.ipv6,
+      },
+    ];
+
+  for (const c of cases) {
+    it(`${c.name}: arrives with TTL 255, right src/dst/ifindex, decodes; no loopback to the sender`, async () => {
+      const { ha, hb, ifindexB } = await pair(c.family, c.multicast);
+      const payload = advert(c.family, c.src(), c.dst(), 7);
+      await agentA.call("send", { handle: ha, payload, dst: c.dst(), src: c.src() });
+      const [d] = await agentB.waitFor(datagramsOf(hb));
+      expect(d).toMatchObject({ src: c.src(), dst: c.dst(), ttl: 255, ifindex: ifindexB, payload });
+      const decoded = decodeAdvert(Buffer.from(String(d?.payload), "hex"), {
+        family: c.family,
+        src: c.src(),
+        dst: c.dst(),
+        ttl: Number(d?.ttl),
+      });
+      expect(decoded.type).toBe("ok");
+      await sleep(100);
+      expect(agentA.events.filter(datagramsOf(ha))).toEqual([]);
+      await agentA.call("close", { handle: ha });
+      await agentB.call("close", { handle: hb });
+    });
+  }
+
+  it("IPv4: the given source (unicast_src_ip) is used, not the primary address", async () => {
+    expect((await a.exec(["ip", "addr", "add", "192.0.2.201/24", "dev", "eth0"])).code).toBe(0);
+    const { ha, hb } = await pair("ipv4", false);
+    const payload = advert("ipv4", "192.0.2.201", b.ipv4, 8);
+    await agentA.call("send", { handle: ha, payload, dst: b.ipv4, src: "192.0.2.201" });
+    const [d] = await agentB.waitFor(datagramsOf(hb));
+    expect(d).toMatchObject({ src: "192.0.2.201", dst: b.ipv4, ttl: 255 });
+    await agentA.call("send", { handle: ha, payload, dst: b.ipv4 });
+    const [, d2] = await agentB.waitFor(datagramsOf(hb), { count: 2 });
+    expect(d2).toMatchObject({ src: a.ipv4 }); // without a source, the kernel picks the primary
+    await agentA.call("close", { handle: ha });
+    await agentB.call("close", { handle: hb });
+  });
+
+  it("each datagram is its own buffer: several received ones keep their own contents", async () => {
+    const { ha, hb } = await pair("ipv4", true);
+    const sent: string[] = [];
+    for (let vrid = 1; vrid <= 8; vrid++) {
+      const payload = advert("ipv4", a.ipv4, "224.0.0.18", vrid, 100 + vrid);
+      sent.push(payload);
+      await agentA.call("send", { handle: ha, payload, dst: "224.0.0.18" });
+    }
+    const got = await agentB.waitFor(datagramsOf(hb), { count: 8 });
+    expect(got.map((d) => d.payload)).toEqual(sent);
+    expect(new Set(got.map((d) => d.payload)).size).toBe(8);
+    const kept = await agentB.call<{ count: number; unchanged: boolean; overlap: boolean }>("kept", {
+      handle: hb,
+    });
+    expect(kept).toEqual({ count: 8, unchanged: true, overlap: false });
+    await agentA.call("close", { handle: ha });
+    await agentB.call("close", { handle: hb });
+  });
+
+  it("close() inside the datagram callback stops delivery cleanly; close is idempotent", async () => {
+    const ra = await agentA.call<{ handle: number }>("openVrrp", {
+      family: "ipv4",
+      ifname: "eth0",
+      multicast: true,
+    });
+    const rb = await agentB.call<{ handle: number }>("openVrrp", {
+      family: "ipv4",
+      ifname: "eth0",
+      multicast: true,
+      closeOnFirst: true,
+    });
+    for (let vrid = 1; vrid <= 5; vrid++) {
+      await agentA.call("send", {
+        handle: ra.handle,
+        payload: advert("ipv4", a.ipv4, "224.0.0.18", vrid),
+        dst: "224.0.0.18",
+      });
+    }
+    await agentB.waitFor(datagramsOf(rb.handle));
+    await sleep(200);
+    expect(agentB.events.filter(datagramsOf(rb.handle))).toHaveLength(1);
+    await agentB.call("close", { handle: rb.handle }); // second close: no error
+    const err = await agentB.call("send", { handle: rb.handle, payload: "00", dst: "224.0.0.18" }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "OS_ERROR", errno: 9 }); // EBADF: closed
+    await agentA.call("close", { handle: ra.handle });
+  });
+
+  it("AF_PACKET: a gratuitous ARP from a updates b’s neighbour entry", async () => {
+    const vip = "192.0.2.202";
+    expect((await a.exec(["ip", "addr", "add", `${vip}/24`, "dev", "eth0"])).code).toBe(0);
+    expect(await labPing(b, vip)).toBe(true);
+    expect(await neighbourMac(b, vip)).toBe(a.mac);
+    const vmac = "00:00:5e:00:01:07";
+    const frame = Buffer.from(buildGratuitousArp({ srcMac: parseMac(vmac)!, ip: vip })).toString("hex");
+    const { handle } = await agentA.call<{ handle: number }>("openPacket", { ifname: "eth0" });
+    // The kernel ignores ARP updates younger than neigh locktime (1 s by default): retry for a while.
+    let mac: string | null = null;
+    for (let i = 0; i < 30 && mac !== vmac; i++) {
+      await agentA.call("sendFrame", { handle, frame });
+      await sleep(150);
+      mac = await neighbourMac(b, vip);
+    }
+    expect(mac).toBe(vmac);
+    await agentA.call("close", { handle });
+  });
+
+  it("AF_PACKET: an unsolicited NA from a updates b’s IPv6 neighbour entry", async () => {
+    expect(await labPing(b, a.ipv6)).toBe(true);
+    expect(await neighbourMac(b, a.ipv6)).toBe(a.mac);
+    const vmac = "00:00:5e:00:02:07";
+    const frame = Buffer.from(
+      buildUnsolicitedNa({ srcMac: parseMac(vmac)!, srcIp: a.ipv6LinkLocal, target: a.ipv6, router: false }),
+    ).toString("hex");
+    const { handle } = await agentA.call<{ handle: number }>("openPacket", { ifname: "eth0" });
+    let mac: string | null = null;
+    for (let i = 0; i < 30 && mac !== vmac; i++) {
+      await agentA.call("sendFrame", { handle, frame });
+      await sleep(150);
+      mac = await neighbourMac(b, a.ipv6);
+    }
+    expect(mac).toBe(vmac);
+    await agentA.call("close", { handle });
+  });
+
+  it("unknown interface → NO_SUCH_INTERFACE (VRRP and packet sockets)", async () => {
+    for (const family of ["ipv4", "ipv6"]) {
+      await expect(
+        agentA.call("openVrrp", { family, ifname: "nosuch0", multicast: true }),
+      ).rejects.toMatchObject({
+        code: "NO_SUCH_INTERFACE",
+      });
+    }
+    await expect(agentA.call("openPacket", { ifname: "nosuch0" })).rejects.toMatchObject({
+      code: "NO_SUCH_INTERFACE",
+    });
+    await expect(agentA.call("openPacket", { ifname: "x".repeat(40) })).rejects.toMatchObject({
+      code: "NO_SUCH_INTERFACE",
+    });
+  });
+
+  it("bad arguments are TypeErrors naming the problem", async () => {
+    const { handle } = await agentA.call<{ handle: number }>("openVrrp", {
+      family: "ipv4",
+      ifname: "eth0",
+      multicast: false,
+    });
+    await expect(agentA.call("send", { handle, payload: "00", dst: "not-an-ip" })).rejects.toThrow(
+      /TypeError: send: not an IPv4 destination: not-an-ip/,
+    );
+    await expect(
+      agentA.call("send", { handle, payload: "00", dst: b.ipv4, src: "2001:db8::1" }),
+    ).rejects.toThrow(/not an IPv4 source/);
+    await expect(agentA.call("sendFrame", { handle: 999, frame: "00" })).rejects.toThrow(/no such socket/);
+    const p = await agentA.call<{ handle: number }>("openPacket", { ifname: "eth0" });
+    await expect(agentA.call("sendFrame", { handle: p.handle, frame: "0011" })).rejects.toThrow(
+      /at least 14 bytes/,
+    );
+    await agentA.call("close", { handle });
+    await agentA.call("close", { handle: p.handle });
+  });
+
+  it("without CAP_NET_RAW → NEEDS_CAP_NET_RAW (run as nobody)", () => {
+    const script = `
+      const m = require(${JSON.stringify(ADDON)});
+      const out = [];
+      for (const make of [() => new m.VrrpSocket(4, 'lo', false, () => {}, () => {}), () => new m.PacketSocket('lo')]) {
+        try { make(); out.push('opened'); } catch (e) { out.push(e.vipdCode + ' ' + e.message); }
+      }
+      console.log(JSON.stringify(out));`;
+    const out = execFileSync(
+      "setpriv",
+      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script],
+      {
+        encoding: "utf8",
+        timeout: 10_000,
+      },
+    );
+    const results = JSON.parse(out) as string[];
+    expect(results).toHaveLength(2);
+    for (const r of results) expect(r).toMatch(/^NEEDS_CAP_NET_RAW .*needs CAP_NET_RAW/);
+  });
+});

@@ -139,7 +139,7 @@ export function fromZod(
 function withGot(path: PathKey[], message: string, data: unknown): PathIssue {
   const v = valueAt(data, path);
   const shown = v.found ? render(v.value) : null;
-  // Messages that already quote the offending text need no "(got ...)".
-  const got = shown !== null && !message.includes(shown) && !message.includes('"') ? ` (got ${shown})` : "";
+  // Messages that already show the offending text (they start with it) need no "(got ...)".
+  const got = shown !== null && !message.includes(shown) && !message.startsWith('"') ? ` (got ${shown})` : "";
   return issueAt(path, "value", `${message}${got}`);
 }

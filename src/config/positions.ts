@@ -6,12 +6,6 @@ export type PathKey = string | number;
 /** Which part of a mapping entry an issue points at. */
 export type Target = "key" | "value";
 
-function resolve(doc: Document, node: unknown): unknown {
-  let n = node;
-  for (let i = 0; i < 32 && isAlias(n); i++) n = n.resolve(doc);
-  return n;
-}
-
 function scalarKeyText(key: unknown): string | null {
   if (isScalar(key)) return String(key.value);
   if (key === null || key === undefined) return null;
@@ -28,14 +22,17 @@ export function findNode(doc: Document, path: readonly PathKey[], target: Target
   for (let i = 0; i < path.length; i++) {
     const step = path[i];
     const isLast = i === path.length - 1;
-    current = resolve(doc, current);
+    // Through an alias, point at the alias itself: that is where the problem is for this path.
+    if (isAlias(current)) return current;
     if (isMap(current)) {
       const pair = current.items.find((p) => isPair(p) && scalarKeyText(p.key) === String(step));
       if (!pair) return last;
       if (isLast && target === "key") return (pair.key as Node | null) ?? last;
       const value = pair.value as Node | null;
       // A key with no value ("key:") has no value node: point at the key instead.
-      if (value === null || value === undefined || (isScalar(value) && !value.range)) {
+      const empty =
+        isScalar(value) && value.value === null && (!value.range || value.range[0] === value.range[1]);
+      if (value === null || value === undefined || empty) {
         return (pair.key as Node | null) ?? last;
       }
       last = value;

@@ -334,7 +334,8 @@ function readAdvert(payload: Uint8Array, family: Family): Advert {
     ...common,
     adverIntS: payload[5] as number,
     authType: payload[4] as number,
-    authData: payload.slice(payload.length - VRRP_V2_AUTH_DATA_LENGTH),
+    // A copy in a plain Uint8Array: a Buffer's slice would share the receive buffer's memory.
+    authData: Uint8Array.from(payload.subarray(payload.length - VRRP_V2_AUTH_DATA_LENGTH)),
     addresses,
   };
 }

@@ -264,6 +264,14 @@ describe("ladder: version and family specifics", () => {
     expect(Array.from(short.subarray(16))).toEqual([0x61, 0, 0, 0, 0, 0, 0, 0]);
   });
 
+  it("decodes from a Node Buffer and copies the auth data out of it", () => {
+    const withAuth: Advert = { ...v2, authType: 1, authData: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8) };
+    const buffer = Buffer.from(encodeAdvert(withAuth, { ...V4, checksumForm: "pseudo-header" }));
+    const result = decodeAdvert(buffer, { ...V4, ttl: 255 });
+    buffer.fill(0);
+    expect(result.type === "ok" && result.advert).toEqual(withAuth);
+  });
+
   it("adverIntervalMs converts centiseconds and seconds", () => {
     expect(adverIntervalMs(v3v4)).toBe(1000);
     expect(adverIntervalMs({ ...v3v4, maxAdverIntCs: 1 })).toBe(10);

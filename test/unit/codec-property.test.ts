@@ -106,7 +106,7 @@ describe("advert properties", () => {
           expect(again).toEqual(payload);
         }
       }),
-      { numRuns: 1500 },
+      { numRuns: 1000 },
     );
   });
 
@@ -124,7 +124,7 @@ describe("advert properties", () => {
           expect(result.checksumForm).not.toBe(s.checksumForm);
         }
       }),
-      { numRuns: 1500 },
+      { numRuns: 1000 },
     );
   });
 

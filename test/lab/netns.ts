@@ -226,8 +226,9 @@ class LabImpl implements Lab {
   // --- building ---------------------------------------------------------------------------------
 
   async addNamespace(ns: string): Promise<void> {
-    await runIp(["netns", "add", ns]);
+    // Recorded first: if we die while `ip` runs, the exit hook still deletes it.
     this.namespaces.push(ns);
+    await runIp(["netns", "add", ns]);
   }
 
   async build(names: string[], client: boolean): Promise<void> {

@@ -12,7 +12,7 @@ import type {
   RouterState,
   Step,
 } from "../../src/core/types.js";
-import { afterEventChecks, type StepRecord, stepChecks, stopChecks } from "./checkers.js";
+import { afterEventChecks, classifyOverlap, type StepRecord, stepChecks, stopChecks } from "./checkers.js";
 import { EventQueue } from "./event-queue.js";
 import type { ChaosDriver } from "./faults.js";
 import { Prng } from "./prng.js";
@@ -115,6 +115,11 @@ export interface SimNode {
   masterVia: "fence" | "plain" | null;
   stepsAtSameTime: number;
   lastStepTime: number;
+  /** Whom the node took the VIPs from at its last takeover: the fenced peer, or the master it followed. */
+  claimedFrom: string | null;
+  lastFenceTarget: string | null;
+  /** When this node last received an advert with a lower non-zero priority than its own (a live lower master). */
+  lastLowerAdvertAt: number;
 }
 
 export interface Violation {
@@ -141,6 +146,11 @@ export interface RunStats {
   announces: number;
   /** Sum over nodes of the time their process was running (ms). */
   nodeRunningMs: number;
+  /** Times a VIP was on two hosts at once, and the longest such overlap (ms). */
+  vipOverlaps: number;
+  maxVipOverlapMs: number;
+  /** Overlaps by cause (see classifyOverlap in checkers.ts). */
+  overlapCauses: Record<string, number>;
 }
 
 export interface RunResult {
@@ -155,6 +165,11 @@ export interface RunResult {
 }
 
 export interface SimOptions {
+  /**
+   * With fencing, also fail on the short VIP overlap of a preemption (a backup claiming before the
+   * live lower master it preempts has let go). Off by default: the core preempts as plain VRRP does.
+   */
+  strictFencing?: boolean;
   /** Keep every trace line (for --trace); otherwise only the last ones. */
   keepTrace?: boolean;
   chaos?: ChaosDriver;
@@ -181,8 +196,11 @@ export class Simulation {
   readonly settleMs: number;
   /** Healthy for this long → the best eligible node is master. */
   readonly livenessMs: number;
+  readonly strictFencing: boolean;
   now = 0;
   violation: Violation | null = null;
+  /** Every state change of every router, in order (for scenario tests and reports). */
+  readonly transitions: { timeMs: number; node: number; from: RouterState; to: RouterState }[] = [];
 
   private readonly core: CoreApi;
   private readonly queue = new EventQueue<SimEvent>();
@@ -209,6 +227,7 @@ export class Simulation {
     this.chaos = options.chaos ?? null;
     this.chaos?.attach(this, chaosRng);
     this.maxEvents = options.maxEvents ?? 5_000_000;
+    this.strictFencing = options.strictFencing ?? false;
     this.trace = new Trace(60, options.keepTrace ?? false);
     this.stats = {
       events: 0,
@@ -227,6 +246,9 @@ export class Simulation {
       partitions: 0,
       announces: 0,
       nodeRunningMs: 0,
+      vipOverlaps: 0,
+      maxVipOverlapMs: 0,
+      overlapCauses: {},
     };
     const vips = simVips(config.family);
     this.nodes = config.nodes.map((spec, index) => {
@@ -268,6 +290,9 @@ export class Simulation {
         masterVia: null,
         stepsAtSameTime: 0,
         lastStepTime: -1,
+        lastLowerAdvertAt: Number.NEGATIVE_INFINITY,
+        claimedFrom: null,
+        lastFenceTarget: null,
       };
     });
     const i = config.adverIntervalMs;
@@ -306,6 +331,7 @@ export class Simulation {
         break;
       }
       this.dispatch(next.event);
+      this.trackOverlap();
       if (this.violation === null) {
         const v = afterEventChecks(this);
         if (v !== null) this.fail(v.invariant, v.message);
@@ -324,7 +350,7 @@ export class Simulation {
       fullTrace: this.trace.full(),
       simulatedMs: this.now,
       nodeCount: this.nodes.length,
-      stats: { ...this.stats },
+      stats: { ...this.stats, overlapCauses: { ...this.stats.overlapCauses } },
     };
   }
 
@@ -376,6 +402,32 @@ export class Simulation {
     if (this.violation !== null) return;
     this.violation = { invariant, message, timeMs: this.now };
     this.note(`VIOLATION ${invariant}: ${message}`);
+  }
+
+  private overlapSince: number | null = null;
+
+  /** Measures how long a VIP sits on more than one host (preemption overlaps, split brain). */
+  private trackOverlap(): void {
+    const seen = new Set<string>();
+    let overlap = false;
+    for (const n of this.nodes) {
+      for (const v of n.held) {
+        if (seen.has(v)) overlap = true;
+        seen.add(v);
+      }
+    }
+    if (overlap && this.overlapSince === null) {
+      this.overlapSince = this.now;
+      this.stats.vipOverlaps++;
+      const cause = classifyOverlap(
+        this,
+        this.nodes.filter((n) => n.held.size > 0),
+      ).cause;
+      this.stats.overlapCauses[cause] = (this.stats.overlapCauses[cause] ?? 0) + 1;
+    } else if (!overlap && this.overlapSince !== null) {
+      this.stats.maxVipOverlapMs = Math.max(this.stats.maxVipOverlapMs, this.now - this.overlapSince);
+      this.overlapSince = null;
+    }
   }
 
   // ---- the event loop --------------------------------------------------------------------------
@@ -615,6 +667,9 @@ export class Simulation {
       holdsVips: router.holdsVips,
       effectivePriority: router.effectivePriority,
     };
+    if (input.type === "advert" && input.priority > 0 && input.priority < before.effectivePriority) {
+      node.lastLowerAdvertAt = this.now;
+    }
     const step = router.handle(this.now, input);
     this.stats.steps++;
     this.note(`${node.name} ${describeInput(input)}${tag} -> ${describeActions(step.actions)}`);
@@ -628,10 +683,14 @@ export class Simulation {
     }
     if (node.router === router) this.armTimer(node, step.nextDeadline);
     const after = router.state;
+    if (after !== before.state) {
+      this.transitions.push({ timeMs: this.now, node: node.index, from: before.state, to: after });
+    }
     if (after === "master" && before.state !== "master") {
       this.stats.takeovers++;
       node.masterSince = this.now;
       node.masterVia = before.state === "fencing" ? "fence" : "plain";
+      node.claimedFrom = before.state === "fencing" ? node.lastFenceTarget : before.masterAddress;
     } else if (after !== "master") {
       node.masterSince = null;
       node.masterVia = null;
@@ -672,6 +731,7 @@ export class Simulation {
         }
         const id = this.nextFenceId++;
         node.fence = { id, target: action.peer };
+        node.lastFenceTarget = action.peer;
         const delay = this.fenceRng.range(spec.delayMs[0], spec.delayMs[1]);
         this.queue.push(this.now + delay, { type: "fenceAct", node: node.index, id });
         return;

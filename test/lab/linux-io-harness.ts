@@ -148,8 +148,18 @@ export class IoAgent {
     return this.waitFor((e) => e.event === "ready", { timeoutMs: 20_000 });
   }
 
+  /** Graceful: closes stdin, the agent closes its sockets and exits. */
   stop(): void {
     this.#child.stdin?.end();
+  }
+
+  /** SIGKILL, like a crash; resolves once the process is gone. */
+  kill(): Promise<void> {
+    if (this.#exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#child.once("exit", () => resolve());
+      this.#child.kill("SIGKILL");
+    });
   }
 }
 

@@ -7,7 +7,8 @@ const FENCE_RETRY_MAX_MS = 60_000;
 
 /**
  * The core's options for one instance. `host.primaryAddress` is the interface's primary address of the
- * instance's family; `unicast_src_ip`, when set, takes its place. Fencing stays off until issue 4 lands.
+ * instance's family; `unicast_src_ip`, when set, takes its place. Fencing is on when the instance has
+ * a fence or a witness (the witness check is then the fencing step, see src/hooks/fence.ts).
  */
 export function toRouterOptions(
   config: VipdConfig,
@@ -36,8 +37,8 @@ export function toRouterOptions(
     acceptMode: inst.accept,
     primaryAddress: primary,
     vips: inst.virtualIps.map((v) => v.cidr),
-    fencing: false,
-    fenceRetryMs: FENCE_RETRY_MS,
-    fenceRetryMaxMs: FENCE_RETRY_MAX_MS,
+    fencing: inst.fence !== null || inst.witness !== null,
+    fenceRetryMs: inst.fence?.retryMs ?? FENCE_RETRY_MS,
+    fenceRetryMaxMs: inst.fence?.retryMaxMs ?? FENCE_RETRY_MAX_MS,
   };
 }

@@ -94,7 +94,83 @@ const notifyKeys = {
   notify_backup: nullablePath().optional(),
   notify_fault: nullablePath().optional(),
   notify_stop: nullablePath().optional(),
+  // Added by hooks (issue 4): every event, and the events keepalived has no state script for.
+  notify_event: nullablePath().optional(),
+  notify_fence_started: nullablePath().optional(),
+  notify_fence_failed: nullablePath().optional(),
+  notify_split_brain: nullablePath().optional(),
+  notify_master_rx_lower_pri: nullablePath().optional(),
 };
+
+// ---- Fencing and witness (issue 4) ----------------------------------------------------------
+
+/** Fence agent option names as the fence-agent stdin protocol carries them. */
+const fenceArgs = () =>
+  z.record(
+    z.string().regex(/^[a-z][a-z0-9_]*$/, { error: "fence agent option names use a-z, 0-9 and _" }),
+    z.union([z.string(), z.number(), z.boolean()], { error: "must be a string, number or boolean" }),
+    { error: "must be a mapping of fence agent options (key: value)" },
+  );
+
+export const fenceAgentSchema = z.strictObject({
+  agent: text("a program path"),
+  args: fenceArgs().optional(),
+  timeout: duration().optional(),
+});
+
+export const fenceSchema = z.strictObject({
+  levels: z
+    .array(
+      z.array(fenceAgentSchema, { error: "a level must be a list of { agent, args }" }).min(1, {
+        error: "a level must list at least one agent",
+      }),
+      { error: "must be a list of levels, each a list of { agent, args }" },
+    )
+    .min(1, { error: "must list at least one level" }),
+  timeout: duration().optional(),
+  delay: duration().optional(),
+  random_delay: duration().optional(),
+  retry: duration().optional(),
+  retry_max: duration().optional(),
+  nodes: z
+    .record(z.string(), text("a node name"), { error: "must map peer addresses to node names" })
+    .optional(),
+});
+
+export const witnessSchema = z.strictObject({
+  type: z.enum(["tcp", "http", "ping"], { error: "must be tcp, http or ping" }),
+  host: ipAddress().optional(),
+  port: intIn(1, 65535).optional(),
+  url: text("a URL").optional(),
+  status: intIn(100, 599).optional(),
+  interval: duration().optional(),
+  timeout: duration().optional(),
+  mode: z.enum(["takeover", "always"], { error: "must be takeover or always" }).optional(),
+});
+
+const checkKeys = {
+  interval: duration().optional(),
+  timeout: duration().optional(),
+  rise: intIn(1, 1000).optional(),
+  fall: intIn(1, 1000).optional(),
+  weight: intIn(-253, 253).optional(),
+};
+
+export const trackHttpSchema = z.strictObject({
+  url: text("a URL like http://127.0.0.1:8080/health"),
+  status: z
+    .union([intIn(100, 599), z.array(intIn(100, 599)).min(1)], {
+      error: "must be an HTTP status code or a list of them",
+    })
+    .optional(),
+  ...checkKeys,
+});
+
+export const trackTcpSchema = z.strictObject({
+  host: ipAddress(),
+  port: intIn(1, 65535),
+  ...checkKeys,
+});
 
 export const globalSchema = z.strictObject({
   router_id: text().optional(),
@@ -109,6 +185,10 @@ export const globalSchema = z.strictObject({
   script_user: text("a user name").optional(),
   enable_script_security: bool().optional(),
   ...announceKeys,
+  fence: fenceSchema.nullable().optional(),
+  witness: witnessSchema.nullable().optional(),
+  notify_timeout: duration().optional(),
+  notify_retries: intIn(0, 10).optional(),
 });
 
 export const trackScriptSchema = z.strictObject({
@@ -149,14 +229,27 @@ export const instanceSchema = z.strictObject({
   virtual_ips_excluded: z.array(virtualIp(), { error: "must be a list of addresses" }).optional(),
   track_interfaces: z
     .array(
-      z.union([ifname(), z.strictObject({ name: ifname(), weight: weight().optional() })], {
-        error: "must be an interface name or { name, weight }",
-      }),
+      z.union(
+        [
+          ifname(),
+          z.strictObject({
+            name: ifname(),
+            weight: weight().optional(),
+            up_delay: duration().optional(),
+            down_delay: duration().optional(),
+          }),
+        ],
+        { error: "must be an interface name or { name, weight, up_delay, down_delay }" },
+      ),
       { error: "must be a list of interfaces" },
     )
     .optional(),
   track_scripts: z.array(trackRef(), { error: "must be a list of track_scripts names" }).optional(),
   track_files: z.array(trackRef(), { error: "must be a list of track_files names" }).optional(),
+  track_http: z.array(trackRef(), { error: "must be a list of track_http names" }).optional(),
+  track_tcp: z.array(trackRef(), { error: "must be a list of track_tcp names" }).optional(),
+  fence: fenceSchema.nullable().optional(),
+  witness: witnessSchema.nullable().optional(),
   ...notifyKeys,
   ...announceKeys,
   // garp_interval is global only in docs/config.md but harmless per instance.
@@ -174,6 +267,8 @@ export const rootSchema = z.strictObject({
   global: globalSchema.nullable().optional(),
   track_scripts: mapOf(trackScriptSchema, "track scripts").nullable().optional(),
   track_files: mapOf(trackFileSchema, "track files").nullable().optional(),
+  track_http: mapOf(trackHttpSchema, "HTTP checks").nullable().optional(),
+  track_tcp: mapOf(trackTcpSchema, "TCP checks").nullable().optional(),
   instances: mapOf(instanceSchema, "instances"),
   sync_groups: mapOf(syncGroupSchema, "sync groups").nullable().optional(),
 });

@@ -10,16 +10,28 @@ import type { RawConfig, RawInstance } from "./schema.js";
 import { didYouMean } from "./suggest.js";
 import type {
   AnnounceConfig,
+  FenceConfig,
   GlobalConfig,
   InstanceConfig,
+  InterfaceTrackRef,
   NotifyConfig,
   SyncGroupConfig,
   TrackFileConfig,
+  TrackHttpConfig,
   TrackRef,
   TrackScriptConfig,
+  TrackTcpConfig,
   VipdConfig,
   VirtualIpConfig,
+  WitnessConfig,
 } from "./types.js";
+
+const TRACK_WHAT = {
+  track_scripts: "track script",
+  track_files: "track file",
+  track_http: "HTTP check",
+  track_tcp: "TCP check",
+} as const;
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
 const DEFAULT_CONTROL_SOCKET = "/run/vipd/vipd.sock";
@@ -35,7 +47,117 @@ type RawNotify = {
   notify_backup?: string | null | undefined;
   notify_fault?: string | null | undefined;
   notify_stop?: string | null | undefined;
+  notify_event?: string | null | undefined;
+  notify_fence_started?: string | null | undefined;
+  notify_fence_failed?: string | null | undefined;
+  notify_split_brain?: string | null | undefined;
+  notify_master_rx_lower_pri?: string | null | undefined;
 };
+type RawFence = NonNullable<RawInstance["fence"]>;
+type RawWitness = NonNullable<RawInstance["witness"]>;
+
+const FENCE_TIMEOUT_MS = 30_000;
+const FENCE_RETRY_MS = 1000;
+const FENCE_RETRY_MAX_MS = 60_000;
+
+/** fence: -> FenceConfig (issue 4). */
+function fenceOf(raw: RawFence, at: PathKey[], out: PathIssue[]): FenceConfig {
+  const timeoutMs = raw.timeout ?? FENCE_TIMEOUT_MS;
+  const retryMs = raw.retry ?? FENCE_RETRY_MS;
+  const retryMaxMs = raw.retry_max ?? Math.max(FENCE_RETRY_MAX_MS, retryMs);
+  if (timeoutMs < 10) out.push(issueAt([...at, "timeout"], "value", "must be at least 10ms"));
+  if (retryMs < 10) out.push(issueAt([...at, "retry"], "value", "must be at least 10ms"));
+  if (retryMaxMs < retryMs) out.push(issueAt([...at, "retry_max"], "value", "must be at least retry"));
+  const nodes: Record<string, string> = {};
+  for (const [address, node] of Object.entries(raw.nodes ?? {})) {
+    const a = parseAddress(address);
+    if (!a) out.push(issueAt([...at, "nodes", address], "key", `"${address}" is not an IP address`));
+    else nodes[a.address] = node;
+  }
+  const levels = raw.levels.map((level, li) =>
+    level.map((agent, ai) => {
+      const args: Record<string, string> = {};
+      for (const [k, v] of Object.entries(agent.args ?? {})) {
+        const text = String(v);
+        if (/[\n\r\0]/.test(text)) {
+          out.push(
+            issueAt([...at, "levels", li, ai, "args", k], "value", "must not contain a newline or NUL"),
+          );
+        }
+        args[k] = text;
+      }
+      if (!agent.agent.startsWith("/")) {
+        out.push(issueAt([...at, "levels", li, ai, "agent"], "value", "must be an absolute path"));
+      }
+      return { agent: agent.agent, args, timeoutMs: agent.timeout ?? timeoutMs };
+    }),
+  );
+  return {
+    levels,
+    delayMs: raw.delay ?? 0,
+    randomDelayMs: raw.random_delay ?? 0,
+    retryMs,
+    retryMaxMs,
+    nodes,
+  };
+}
+
+/** witness: -> WitnessConfig (issue 4). */
+function witnessOf(raw: RawWitness, at: PathKey[], out: PathIssue[]): WitnessConfig | null {
+  const common = {
+    intervalMs: raw.interval ?? 1000,
+    timeoutMs: raw.timeout ?? 1000,
+    mode: raw.mode ?? ("takeover" as const),
+  };
+  const need = (key: string, what: string): void => {
+    out.push(issueAt(at, "key", `a ${raw.type} witness needs ${key} (${what})`));
+  };
+  const unused = (keys: (keyof RawWitness)[]): void => {
+    for (const k of keys) {
+      if (raw[k] !== undefined)
+        out.push(issueAt([...at, k], "key", `does not apply to a ${raw.type} witness`));
+    }
+  };
+  switch (raw.type) {
+    case "tcp":
+      unused(["url", "status"]);
+      if (!raw.host) need("host", "an IP address");
+      if (raw.port === undefined) need("port", "1..65535");
+      return raw.host && raw.port !== undefined
+        ? { type: "tcp", host: raw.host.address, port: raw.port, ...common }
+        : null;
+    case "http":
+      unused(["host", "port"]);
+      if (!raw.url) {
+        need("url", "like http://192.0.2.1/health");
+        return null;
+      }
+      if (!validHttpUrl(raw.url)) {
+        out.push(issueAt([...at, "url"], "value", "must be an http:// or https:// URL"));
+      }
+      return { type: "http", url: raw.url, status: raw.status ?? 200, ...common };
+    case "ping":
+      unused(["url", "status", "port"]);
+      if (!raw.host) {
+        need("host", "an IP address");
+        return null;
+      }
+      return { type: "ping", host: raw.host.address, ...common };
+    default: {
+      const never: never = raw.type;
+      return never;
+    }
+  }
+}
+
+function validHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
 
 function vipParts(v: RawVip): { cidr: Cidr; dev: string | null; label: string | null } {
   if ("address" in v) return { cidr: v.address, dev: v.dev ?? null, label: v.label ?? null };
@@ -60,6 +182,11 @@ function notifyOf(raw: RawNotify): NotifyConfig {
     backup: raw.notify_backup ?? null,
     fault: raw.notify_fault ?? null,
     stop: raw.notify_stop ?? null,
+    event: raw.notify_event ?? null,
+    fenceStarted: raw.notify_fence_started ?? null,
+    fenceFailed: raw.notify_fence_failed ?? null,
+    splitBrain: raw.notify_split_brain ?? null,
+    masterRxLowerPri: raw.notify_master_rx_lower_pri ?? null,
   };
 }
 
@@ -92,6 +219,8 @@ export function buildConfig(
   checkNames(raw.instances, "instances", issues);
   checkNames(raw.track_scripts, "track_scripts", issues);
   checkNames(raw.track_files, "track_files", issues);
+  checkNames(raw.track_http, "track_http", issues);
+  checkNames(raw.track_tcp, "track_tcp", issues);
   checkNames(raw.sync_groups, "sync_groups", issues);
 
   let metricsListen: GlobalConfig["metricsListen"] = null;
@@ -125,7 +254,14 @@ export function buildConfig(
     scriptUser: g.script_user ?? "root",
     enableScriptSecurity: g.enable_script_security ?? true,
     ...globalAnnounce,
+    fence: g.fence ? fenceOf(g.fence, ["global", "fence"], issues) : null,
+    witness: g.witness ? witnessOf(g.witness, ["global", "witness"], issues) : null,
+    notifyTimeoutMs: g.notify_timeout ?? 10_000,
+    notifyRetries: g.notify_retries ?? 1,
   };
+  if (global.notifyTimeoutMs < 10) {
+    issues.push(issueAt(["global", "notify_timeout"], "value", "must be at least 10ms"));
+  }
 
   const trackScripts: Record<string, TrackScriptConfig> = {};
   for (const [name, s] of Object.entries(raw.track_scripts ?? {})) {
@@ -147,6 +283,48 @@ export function buildConfig(
   const trackFiles: Record<string, TrackFileConfig> = {};
   for (const [name, f] of Object.entries(raw.track_files ?? {})) {
     trackFiles[name] = { name, file: f.file, weight: f.weight ?? 1 };
+  }
+
+  // Built-in checks (issue 4).
+  const checkTimes = (
+    section: string,
+    name: string,
+    c: { interval?: number | undefined; timeout?: number | undefined },
+  ): { intervalMs: number; timeoutMs: number } => {
+    const intervalMs = c.interval ?? 1000;
+    const timeoutMs = c.timeout ?? intervalMs;
+    if (intervalMs < 10) issues.push(issueAt([section, name, "interval"], "value", "must be at least 10ms"));
+    if (timeoutMs < 1) issues.push(issueAt([section, name, "timeout"], "value", "must be at least 1ms"));
+    return { intervalMs, timeoutMs };
+  };
+  const trackHttp: Record<string, TrackHttpConfig> = {};
+  for (const [name, h] of Object.entries(raw.track_http ?? {})) {
+    if (!validHttpUrl(h.url)) {
+      issues.push(
+        issueAt(["track_http", name, "url"], "value", "must be an http:// or https:// URL with a host"),
+      );
+    }
+    trackHttp[name] = {
+      name,
+      url: h.url,
+      statuses: h.status === undefined ? [200] : Array.isArray(h.status) ? h.status : [h.status],
+      ...checkTimes("track_http", name, h),
+      rise: h.rise ?? 1,
+      fall: h.fall ?? 1,
+      weight: h.weight ?? 0,
+    };
+  }
+  const trackTcp: Record<string, TrackTcpConfig> = {};
+  for (const [name, t] of Object.entries(raw.track_tcp ?? {})) {
+    trackTcp[name] = {
+      name,
+      host: t.host.address,
+      port: t.port,
+      ...checkTimes("track_tcp", name, t),
+      rise: t.rise ?? 1,
+      fall: t.fall ?? 1,
+      weight: t.weight ?? 0,
+    };
   }
 
   const instances: Record<string, InstanceConfig> = {};
@@ -317,7 +495,7 @@ export function buildConfig(
 
     // Tracker references.
     const refs = (
-      key: "track_scripts" | "track_files",
+      key: "track_scripts" | "track_files" | "track_http" | "track_tcp",
       list: readonly (string | { name: string; weight?: number | undefined })[] | undefined,
       defined: Record<string, unknown>,
     ): TrackRef[] =>
@@ -330,14 +508,21 @@ export function buildConfig(
             issueAt(
               typeof r === "string" ? at(key, i) : at(key, i, "name"),
               "value",
-              `unknown ${key === "track_scripts" ? "track script" : "track file"} "${ref.name}"${didYouMean(ref.name, Object.keys(defined))}${where}`,
+              `unknown ${TRACK_WHAT[key]} "${ref.name}"${didYouMean(ref.name, Object.keys(defined))}${where}`,
             ),
           );
         }
         return ref;
       });
-    const trackInterfaces: TrackRef[] = (inst.track_interfaces ?? []).map((t) =>
-      typeof t === "string" ? { name: t, weight: null } : { name: t.name, weight: t.weight ?? null },
+    const trackInterfaces: InterfaceTrackRef[] = (inst.track_interfaces ?? []).map((t) =>
+      typeof t === "string"
+        ? { name: t, weight: null, upDelayMs: 0, downDelayMs: 0 }
+        : {
+            name: t.name,
+            weight: t.weight ?? null,
+            upDelayMs: t.up_delay ?? 0,
+            downDelayMs: t.down_delay ?? 0,
+          },
     );
 
     instances[name] = {
@@ -360,6 +545,20 @@ export function buildConfig(
       trackInterfaces,
       trackScripts: refs("track_scripts", inst.track_scripts, trackScripts),
       trackFiles: refs("track_files", inst.track_files, trackFiles),
+      trackHttp: refs("track_http", inst.track_http, trackHttp),
+      trackTcp: refs("track_tcp", inst.track_tcp, trackTcp),
+      fence:
+        inst.fence === undefined
+          ? global.fence
+          : inst.fence === null
+            ? null
+            : fenceOf(inst.fence, at("fence"), issues),
+      witness:
+        inst.witness === undefined
+          ? global.witness
+          : inst.witness === null
+            ? null
+            : witnessOf(inst.witness, at("witness"), issues),
       notify: notifyOf(inst),
       syncGroup: null,
       garpMasterDelayMs: inst.garp_master_delay ?? globalAnnounce.garpMasterDelayMs,
@@ -398,5 +597,8 @@ export function buildConfig(
   }
 
   if (issues.length > 0) return { type: "error", issues };
-  return { type: "ok", config: { file, global, trackScripts, trackFiles, instances, syncGroups } };
+  return {
+    type: "ok",
+    config: { file, global, trackScripts, trackFiles, trackHttp, trackTcp, instances, syncGroups },
+  };
 }

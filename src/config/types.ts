@@ -9,6 +9,10 @@ export interface VipdConfig {
   global: GlobalConfig;
   trackScripts: Record<string, TrackScriptConfig>;
   trackFiles: Record<string, TrackFileConfig>;
+  /** Built-in HTTP checks (issue 4). */
+  trackHttp: Record<string, TrackHttpConfig>;
+  /** Built-in TCP connect checks (issue 4). */
+  trackTcp: Record<string, TrackTcpConfig>;
   instances: Record<string, InstanceConfig>;
   syncGroups: Record<string, SyncGroupConfig>;
 }
@@ -36,6 +40,62 @@ export interface GlobalConfig extends AnnounceConfig {
   metricsListen: { host: string; port: number } | null;
   scriptUser: string;
   enableScriptSecurity: boolean;
+  /** Default fencing for every instance (an instance may override or turn it off with null). */
+  fence: FenceConfig | null;
+  witness: WitnessConfig | null;
+  /** Per notify script run; a timed-out script's process group is killed. */
+  notifyTimeoutMs: number;
+  /** Extra attempts after a failed notify script run. */
+  notifyRetries: number;
+}
+
+/** One fence agent run: the fence-agent stdin protocol (key=value lines), exit 0 = fenced. */
+export interface FenceAgentConfig {
+  agent: string;
+  /** Extra key=value lines, values as text. They override the defaults vipd sends. */
+  args: Record<string, string>;
+  timeoutMs: number;
+}
+
+export interface FenceConfig {
+  /** Level 1 first; a level succeeds when all its agents do, in order. */
+  levels: FenceAgentConfig[][];
+  delayMs: number;
+  /** A random part in [0, randomDelayMs) added to delayMs. */
+  randomDelayMs: number;
+  /** Back-off before the next attempt after a failure; doubles up to retryMaxMs. */
+  retryMs: number;
+  retryMaxMs: number;
+  /** Peer address -> node name, passed to agents as nodename/plug. */
+  nodes: Record<string, string>;
+}
+
+/** A third party that must answer before a takeover (and, in mode always, to stay in service). */
+export type WitnessConfig = (
+  | { type: "tcp"; host: string; port: number }
+  | { type: "http"; url: string; status: number }
+  | { type: "ping"; host: string }
+) & { intervalMs: number; timeoutMs: number; mode: "takeover" | "always" };
+
+interface CheckConfig {
+  name: string;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  /** -253..253; 0 means a failing check puts the instance in Fault. */
+  weight: number;
+}
+
+export interface TrackHttpConfig extends CheckConfig {
+  url: string;
+  /** Statuses that count as success. */
+  statuses: number[];
+}
+
+export interface TrackTcpConfig extends CheckConfig {
+  host: string;
+  port: number;
 }
 
 export interface TrackScriptConfig {
@@ -63,6 +123,12 @@ export interface TrackRef {
   weight: number | null;
 }
 
+/** track_interfaces entry: optional debounce before a change counts. */
+export interface InterfaceTrackRef extends TrackRef {
+  upDelayMs: number;
+  downDelayMs: number;
+}
+
 export interface VirtualIpConfig {
   /** "192.0.2.100/24", canonical. */
   cidr: string;
@@ -80,6 +146,12 @@ export interface NotifyConfig {
   backup: string | null;
   fault: string | null;
   stop: string | null;
+  /** Every event, argv INSTANCE|GROUP name EVENT priority (issue 4). */
+  event: string | null;
+  fenceStarted: string | null;
+  fenceFailed: string | null;
+  splitBrain: string | null;
+  masterRxLowerPri: string | null;
 }
 
 export interface InstanceConfig extends AnnounceConfig {
@@ -104,9 +176,14 @@ export interface InstanceConfig extends AnnounceConfig {
   virtualIps: VirtualIpConfig[];
   /** Configured on the host but not carried in adverts. */
   virtualIpsExcluded: VirtualIpConfig[];
-  trackInterfaces: TrackRef[];
+  trackInterfaces: InterfaceTrackRef[];
   trackScripts: TrackRef[];
   trackFiles: TrackRef[];
+  trackHttp: TrackRef[];
+  trackTcp: TrackRef[];
+  /** Effective fencing (the instance's, else global's), or null = plain VRRP takeover. */
+  fence: FenceConfig | null;
+  witness: WitnessConfig | null;
   notify: NotifyConfig;
   /** The sync group this instance belongs to, or null. */
   syncGroup: string | null;

@@ -135,6 +135,7 @@ interface Instance {
   installed: Set<string>;
   plan: AnnouncePlan | null;
   advertCache: Map<string, Uint8Array>;
+  frameCache: Map<string, Frame>;
   /** The last valid advert heard while not master (the master we followed). */
   lastAdvert: { src: string; at: number } | null;
   currentInput: Input | null;
@@ -213,9 +214,11 @@ export class Engine<C> {
       const orphans = await this.#ports.addresses.removeOrphans();
       if (orphans.length > 0)
         this.#log.warn({ removed: orphans }, "removed orphan VIPs left by a previous run");
-      this.#ports.links.onLinkChange((e) => this.#onLinkChange(e.ifname, e.up));
       const created: Instance[] = [];
       for (const spec of specs) created.push(await this.#createInstance(spec));
+      // Subscribed after the link reads: src/linux/rtnl.ts starts a link dump when subscribing, and
+      // two dumps at once on its request socket fail with EBUSY.
+      this.#ports.links.onLinkChange((e) => this.#onLinkChange(e.ifname, e.up));
       for (const inst of created) this.#startInstance(inst);
       this.#installSignals();
       this.#startWatchdog();
@@ -398,12 +401,22 @@ export class Engine<C> {
       installed: new Set(),
       plan: null,
       advertCache: new Map(),
+      frameCache: new Map(),
       lastAdvert: null,
       currentInput: null,
       timeline: null,
       lastTimeline: null,
       closed: false,
     };
+    try {
+      this.#prepareAnnouncements(inst);
+    } catch (err) {
+      if (group.byVrid.size === 0) {
+        group.socket.close();
+        this.#groups.delete(group.key);
+      }
+      throw err;
+    }
     group.byVrid.set(spec.vrid, inst);
     this.#instances.set(spec.name, inst);
     return inst;
@@ -529,6 +542,7 @@ export class Engine<C> {
         inst.primaryAddress = primaryAddress;
         inst.advertSource = spec.unicastSrcIp ?? primaryAddress;
         inst.advertCache.clear();
+        this.#prepareAnnouncements(inst);
         if (optionsChanged) {
           inst.options = options;
           inst.log.info("configuration changed");
@@ -964,11 +978,6 @@ export class Engine<C> {
         switch (e.type) {
           case "addVips": {
             const added = await this.#addVips(inst, e.vips);
-            // The announcement that follows goes out before anything else, the log line included.
-            if (inst.effects[0]?.type === "announce") {
-              const next = inst.effects.shift() as Extract<Effect, { type: "announce" }>;
-              this.#startAnnouncing(inst, next.vips, next.reason);
-            }
             if (added.length > 0) inst.log.info({ vips: added }, "VIPs added");
             break;
           }
@@ -1038,6 +1047,12 @@ export class Engine<C> {
       else failures.push(`${cidr}: ${errorMessage(r.reason)}`);
     });
     if (inst.timeline && inst.timeline.vipAddedMs === null) inst.timeline.vipAddedMs = now;
+    // The announcement queued behind this add goes out now, in the same continuation: no await,
+    // timer or log line between the VIP landing and the first GARP / NA.
+    if (failures.length === 0 && inst.effects[0]?.type === "announce") {
+      const next = inst.effects.shift() as Extract<Effect, { type: "announce" }>;
+      this.#startAnnouncing(inst, next.vips, next.reason);
+    }
     if (failures.length > 0) {
       inst.counters.vipAddErrors += failures.length;
       inst.log.error({ failures }, "adding VIPs failed");
@@ -1070,25 +1085,49 @@ export class Engine<C> {
     } else inst.log.info({ vips }, "VIPs removed");
   }
 
+  /** The announcement frames for these VIPs, built once per instance and link facts. */
   #frames(inst: Instance, vips: string[]): Frame[] {
     const frames: Frame[] = [];
     for (const cidr of vips) {
-      const { dev } = this.#vipSpec(inst, cidr);
-      const link = this.#links.get(dev);
-      if (!link) throw new Error(`no link facts for ${dev}`);
-      const srcMac = parseMac(link.mac);
-      if (srcMac === null) throw new Error(`bad MAC ${link.mac} on ${dev}`);
-      const ip = stripPrefix(cidr);
-      if (familyOf(ip) === "ipv6") {
-        let srcIp =
-          dev === inst.spec.ifname && isIpv6LinkLocal(inst.primaryAddress) ? inst.primaryAddress : null;
-        srcIp ??=
-          link.addresses.map(stripPrefix).find((a) => familyOf(a) === "ipv6" && isIpv6LinkLocal(a)) ?? null;
-        if (srcIp === null) throw new Error(`no IPv6 link-local address on ${dev} to send the NA from`);
-        frames.push({ dev, bytes: buildUnsolicitedNa({ srcMac, srcIp, target: ip, router: false }) });
-      } else frames.push({ dev, bytes: buildGratuitousArp({ srcMac, ip }) });
+      const cached = inst.frameCache.get(cidr);
+      if (cached) {
+        frames.push(cached);
+        continue;
+      }
+      const frame = this.#buildFrame(inst, cidr);
+      inst.frameCache.set(cidr, frame);
+      frames.push(frame);
     }
     return frames;
+  }
+
+  #buildFrame(inst: Instance, cidr: string): Frame {
+    const { dev } = this.#vipSpec(inst, cidr);
+    const link = this.#links.get(dev);
+    if (!link) throw new Error(`no link facts for ${dev}`);
+    const srcMac = parseMac(link.mac);
+    if (srcMac === null) throw new Error(`bad MAC ${link.mac} on ${dev}`);
+    const ip = stripPrefix(cidr);
+    if (familyOf(ip) === "ipv6") {
+      let srcIp =
+        dev === inst.spec.ifname && isIpv6LinkLocal(inst.primaryAddress) ? inst.primaryAddress : null;
+      srcIp ??=
+        link.addresses.map(stripPrefix).find((a) => familyOf(a) === "ipv6" && isIpv6LinkLocal(a)) ?? null;
+      if (srcIp === null) throw new Error(`no IPv6 link-local address on ${dev} to send the NA from`);
+      return { dev, bytes: buildUnsolicitedNa({ srcMac, srcIp, target: ip, router: false }) };
+    }
+    return { dev, bytes: buildGratuitousArp({ srcMac, ip }) };
+  }
+
+  /** Opens the packet sockets and builds the frames ahead, so a takeover only sends. */
+  #prepareAnnouncements(inst: Instance): void {
+    inst.frameCache.clear();
+    const all = [...inst.spec.vips, ...inst.spec.excludedVips];
+    for (const v of all) this.#sender(v.dev);
+    this.#frames(
+      inst,
+      all.map((v) => v.cidr),
+    );
   }
 
   #sender(dev: string): PacketSenderPort {
@@ -1108,9 +1147,9 @@ export class Engine<C> {
         inst.counters.announcementsSent++;
         if (inst.timeline && inst.timeline.firstAnnounceMs === null) {
           inst.timeline.firstAnnounceMs = this.#ports.clock.now();
-          this.#finishTimeline(inst, true);
         }
       }
+      if (inst.timeline && inst.timeline.firstAnnounceMs !== null) this.#finishTimeline(inst, true);
       return true;
     } catch (err) {
       inst.counters.announceErrors++;
@@ -1133,10 +1172,12 @@ export class Engine<C> {
     }
     const base = this.#ports.clock.now();
     const times = announceOffsets(inst.spec.announce, reason).map((o) => base + o);
-    this.#scheduler.clear(`refresh:${inst.spec.name}`);
+    const count = times.length;
     inst.plan = { times, frames, reason };
-    inst.log.info({ vips, reason, announcements: times.length }, "announcing VIPs");
     this.#announceStep(inst);
+    // A refresh already scheduled is replaced by the one the plan schedules when it ends.
+    if (inst.plan !== null) this.#scheduler.clear(`refresh:${inst.spec.name}`);
+    inst.log.info({ vips, reason, announcements: count }, "announcing VIPs");
   }
 
   #announceStep(inst: Instance): void {

@@ -126,6 +126,48 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
     await agentB.call("close", { handle: hb });
   });
 
+  it("sockets opened while the link is down work once it is up again (multicast joins survive a flap)", async () => {
+    await b.linkDown();
+    let h4 = 0;
+    let h6 = 0;
+    try {
+      h4 = (
+        await agentB.call<{ handle: number }>("openVrrp", { family: "ipv4", ifname: "eth0", multicast: true })
+      ).handle;
+      h6 = (
+        await agentB.call<{ handle: number }>("openVrrp", { family: "ipv6", ifname: "eth0", multicast: true })
+      ).handle;
+    } finally {
+      await b.linkUp();
+    }
+    const s4 = (
+      await agentA.call<{ handle: number }>("openVrrp", { family: "ipv4", ifname: "eth0", multicast: true })
+    ).handle;
+    const s6 = (
+      await agentA.call<{ handle: number }>("openVrrp", { family: "ipv6", ifname: "eth0", multicast: true })
+    ).handle;
+    // Bounded retries: right after link up the bridge port may still be settling.
+    for (let i = 0; i < 20 && agentB.events.filter(datagramsOf(h4)).length === 0; i++) {
+      await agentA.call("send", {
+        handle: s4,
+        payload: advert("ipv4", a.ipv4, "224.0.0.18", 9),
+        dst: "224.0.0.18",
+      });
+      await sleep(100);
+    }
+    for (let i = 0; i < 20 && agentB.events.filter(datagramsOf(h6)).length === 0; i++) {
+      const payload = advert("ipv6", a.ipv6LinkLocal, "ff02::12", 9);
+      await agentA.call("send", { handle: s6, payload, dst: "ff02::12", src: a.ipv6LinkLocal });
+      await sleep(100);
+    }
+    expect((await agentB.waitFor(datagramsOf(h4)))[0]).toMatchObject({ src: a.ipv4, ttl: 255 });
+    expect((await agentB.waitFor(datagramsOf(h6)))[0]).toMatchObject({ src: a.ipv6LinkLocal, ttl: 255 });
+    await agentA.call("close", { handle: s4 });
+    await agentA.call("close", { handle: s6 });
+    await agentB.call("close", { handle: h4 });
+    await agentB.call("close", { handle: h6 });
+  });
+
   it("each datagram is its own buffer: several received ones keep their own contents", async () => {
     const { ha, hb } = await pair("ipv4", true);
     const sent: string[] = [];

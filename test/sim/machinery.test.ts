@@ -1,0 +1,116 @@
+// The simulator's own parts: the PRNG, the event queue, the run generator and replay by seed.
+
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { realCore } from "./core.js";
+import { EventQueue } from "./event-queue.js";
+import { Prng } from "./prng.js";
+import { generateRun, INTERVALS_MS, runSeed } from "./run.js";
+
+describe("Prng", () => {
+  it("is a pure function of its seed", () => {
+    const a = new Prng(42);
+    const b = new Prng(42);
+    const xs = Array.from({ length: 100 }, () => a.nextU32());
+    expect(Array.from({ length: 100 }, () => b.nextU32())).toEqual(xs);
+    expect(new Prng(43).nextU32()).not.toBe(xs[0]);
+  });
+
+  it("keeps int() inside its bounds and reaches both ends", () => {
+    const r = new Prng(7);
+    const seen = new Set<number>();
+    for (let k = 0; k < 2000; k++) {
+      const x = r.int(3, 6);
+      expect(x).toBeGreaterThanOrEqual(3);
+      expect(x).toBeLessThanOrEqual(6);
+      seen.add(x);
+    }
+    expect([...seen].sort()).toEqual([3, 4, 5, 6]);
+  });
+
+  it("rejects a seed that is not a 32-bit unsigned integer", () => {
+    expect(() => new Prng(-1)).toThrow(/seed must be an integer/);
+    expect(() => new Prng(1.5)).toThrow(/seed must be an integer/);
+    expect(() => new Prng(2 ** 32)).toThrow(/seed must be an integer/);
+  });
+
+  it("rejects empty choices", () => {
+    const r = new Prng(1);
+    expect(() => r.pick([])).toThrow(/empty list/);
+    expect(() => r.int(5, 4)).toThrow(/empty range/);
+    expect(() => r.weighted({ a: 0 })).toThrow(/no positive weight/);
+  });
+});
+
+describe("EventQueue", () => {
+  it("orders by time, then by insertion", () => {
+    const q = new EventQueue<string>();
+    const r = new Prng(3);
+    const pushed: { t: number; id: string }[] = [];
+    for (let k = 0; k < 500; k++) {
+      const t = r.int(0, 20);
+      const id = `e${k}`;
+      q.push(t, id);
+      pushed.push({ t, id });
+    }
+    const expected = [...pushed].sort((a, b) => a.t - b.t).map((e) => e.id); // stable sort
+    const got: string[] = [];
+    for (let e = q.pop(); e !== null; e = q.pop()) got.push(e.event);
+    expect(got).toEqual(expected);
+  });
+
+  it("refuses a time that is not finite", () => {
+    expect(() => new EventQueue<number>().push(Number.NaN, 1)).toThrow(/finite/);
+  });
+});
+
+describe("runs generated from seeds", () => {
+  it("cover every advert interval and 2..5 nodes", () => {
+    const intervals = new Set<number>();
+    const sizes = new Set<number>();
+    for (let s = 0; s < 200; s++) {
+      const { config } = generateRun(s);
+      intervals.add(config.adverIntervalMs);
+      sizes.add(config.nodes.length);
+    }
+    expect([...intervals].sort((a, b) => a - b)).toEqual([...INTERVALS_MS].sort((a, b) => a - b));
+    expect([...sizes].sort()).toEqual([2, 3, 4, 5]);
+  });
+
+  it("replay: the same seed gives the same trace, another seed another", () => {
+    for (const seed of [11, 12, 13]) {
+      const a = runSeed(realCore, seed);
+      const b = runSeed(realCore, seed);
+      expect(b.traceHash).toBe(a.traceHash);
+      expect(b.stats).toEqual(a.stats);
+      expect(a.stats.events).toBeGreaterThan(100);
+    }
+    expect(runSeed(realCore, 11).traceHash).not.toBe(runSeed(realCore, 12).traceHash);
+  });
+
+  it("replay: `npm run sim -- --seed N` prints the trace hash of the in-process run", () => {
+    const seed = 12;
+    const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
+    const out = spawnSync(process.execPath, ["--import", "tsx", cli, "--seed", String(seed)], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(out.stderr).toBe("");
+    expect(out.stdout).toContain(`trace ${runSeed(realCore, seed).traceHash}`);
+    expect(out.status).toBe(0);
+  });
+
+  it("the CLI refuses bad arguments with a clear message", () => {
+    const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ["--import", "tsx", cli, ...args], { encoding: "utf8", timeout: 60_000 });
+    const none = run([]);
+    expect(none.status).not.toBe(0);
+    expect(none.stderr).toContain("give --seed N or --sweep");
+    const bad = run(["--seed", "-3"]);
+    expect(bad.stderr).toContain("--seed must be an integer");
+    const canary = run(["--seed", "1", "--canary", "nope"]);
+    expect(canary.stderr).toContain('unknown canary "nope"');
+  });
+});

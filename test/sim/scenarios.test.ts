@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import { firstEntry, masterDownMs, SCRIPT_LAN_DELAY_MS, scripted, skewMs, startAll } from "./scenario.js";
+import type { RunResult, Simulation } from "./world.js";
+
+const maxDelay = SCRIPT_LAN_DELAY_MS[1];
+
+function clean(sim: Simulation, r: RunResult): void {
+  expect(
+    r.violation,
+    `${r.violation?.invariant}: ${r.violation?.message}\n${sim.trace.tail().join("\n")}`,
+  ).toBeNull();
+}
+
+describe.each([1000, 100, 10])("named scenarios at %i ms adverts", (i) => {
+  it("master crash: the backup takes over within Master_Down_Interval (RFC 9568 §6.4.2)", () => {
+    const sim = startAll(scripted({ intervalMs: i, nodes: [{ priority: 200 }, { priority: 100 }] }));
+    clean(sim, sim.run(10 * i));
+    expect([sim.stateOf(0), sim.stateOf(1)]).toEqual(["master", "backup"]);
+    const crashAt = 10.3 * i;
+    sim.at(crashAt, { type: "crash", node: 0 });
+    clean(sim, sim.run(crashAt + 6 * i));
+    const took = firstEntry(sim, 1, "master", crashAt);
+    expect(took).not.toBeNull();
+    const mdi = masterDownMs(100, i);
+    // The last advert came at most one interval before the crash.
+    expect(took! - crashAt).toBeLessThanOrEqual(mdi + maxDelay);
+    expect(took! - crashAt).toBeGreaterThanOrEqual(mdi - i);
+  });
+
+  it("clean stop: priority 0 sent, the backup takes over after Skew_Time (RFC 9568 §6.4.3)", () => {
+    const sim = startAll(scripted({ intervalMs: i, nodes: [{ priority: 200 }, { priority: 100 }] }));
+    const stopAt = 10.3 * i;
+    sim.at(stopAt, { type: "stop", node: 0 });
+    const r = sim.run(stopAt + 6 * i);
+    clean(sim, r);
+    const took = firstEntry(sim, 1, "master", stopAt)!;
+    expect(took - stopAt).toBeGreaterThanOrEqual(skewMs(100, i));
+    expect(took - stopAt).toBeLessThanOrEqual(skewMs(100, i) + maxDelay);
+    expect(sim.trace.full()!.some((l) => l.includes("n0 shutdown") && l.includes("advert p0"))).toBe(true);
+  });
+
+  it("preempt: the higher-priority node takes the VIPs back after its restart (RFC 9568 §6.4.2)", () => {
+    const sim = startAll(scripted({ intervalMs: i, nodes: [{ priority: 200 }, { priority: 100 }] }));
+    sim.at(10.3 * i, { type: "crash", node: 0 });
+    const restartAt = 20.5 * i;
+    sim.at(restartAt, { type: "start", node: 0 });
+    clean(sim, sim.run(restartAt + 6 * i));
+    const back = firstEntry(sim, 0, "master", restartAt)!;
+    expect(back - restartAt).toBeLessThanOrEqual(masterDownMs(200, i) + maxDelay);
+    expect([sim.stateOf(0), sim.stateOf(1)]).toEqual(["master", "backup"]);
+    expect(sim.node(1).held.size).toBe(0);
+  });
+
+  it("nopreempt: the restarted higher-priority node stays Backup (RFC 9568 §6.1 Preempt_Mode)", () => {
+    const sim = startAll(
+      scripted({ intervalMs: i, nodes: [{ priority: 200, preempt: false }, { priority: 100 }] }),
+    );
+    sim.at(10.3 * i, { type: "crash", node: 0 });
+    const restartAt = 20.5 * i;
+    sim.at(restartAt, { type: "start", node: 0 });
+    clean(sim, sim.run(restartAt + 40 * i));
+    expect(firstEntry(sim, 0, "master", restartAt)).toBeNull();
+    expect([sim.stateOf(0), sim.stateOf(1)]).toEqual(["backup", "master"]);
+  });
+
+  it("split brain heals to one master, the highest priority", () => {
+    const sim = startAll(
+      scripted({ intervalMs: i, nodes: [{ priority: 100 }, { priority: 150 }, { priority: 50 }] }),
+    );
+    sim.at(10.3 * i, { type: "partition", groups: [[1], [0, 2]] });
+    sim.at(20.5 * i, { type: "heal" });
+    clean(sim, sim.run(20 * i));
+    expect(sim.masters().map((m) => m.name)).toEqual(["n0", "n1"]); // one per side
+    clean(sim, sim.run(20.5 * i + i + 2 * maxDelay));
+    expect(sim.masters().map((m) => m.name)).toEqual(["n1"]);
+    expect(sim.node(0).held.size + sim.node(2).held.size).toBe(0);
+  });
+
+  it("split brain between equal priorities heals to the higher primary address (RFC 9568 §6.4.3)", () => {
+    const sim = startAll(scripted({ intervalMs: i, nodes: [{ priority: 100 }, { priority: 100 }] }));
+    sim.at(10.3 * i, { type: "partition", groups: [[0], [1]] });
+    sim.at(20.5 * i, { type: "heal" });
+    clean(sim, sim.run(20 * i));
+    expect(sim.masters()).toHaveLength(2);
+    clean(sim, sim.run(20.5 * i + i + 2 * maxDelay));
+    expect(sim.masters().map((m) => m.address)).toEqual(["192.0.2.12"]);
+  });
+
+  it("fencing, fence works: the partitioned master is powered off before the takeover", () => {
+    const fenceDelay = 0.5 * i;
+    const sim = startAll(
+      scripted({
+        intervalMs: i,
+        nodes: [{ priority: 200 }, { priority: 100 }],
+        fencing: { mode: "ok", delayMs: fenceDelay },
+      }),
+    );
+    const cutAt = 10.3 * i;
+    sim.at(cutAt, { type: "partition", groups: [[0], [1]] });
+    sim.at(30 * i, { type: "heal" });
+    const r = sim.run(40 * i);
+    clean(sim, r);
+    expect(sim.node(0).downReason).toBe("fenced");
+    const took = firstEntry(sim, 1, "master", cutAt)!;
+    expect(took - cutAt).toBeLessThanOrEqual(masterDownMs(100, i) + fenceDelay + maxDelay);
+    expect(took - cutAt).toBeGreaterThanOrEqual(masterDownMs(100, i) - i + fenceDelay);
+    expect(r.stats.fencesOk).toBe(1);
+    expect(r.stats.vipOverlaps).toBe(0);
+  });
+
+  it("fencing, fence fails: no takeover from the silent master, retries back off", () => {
+    const sim = startAll(
+      scripted({
+        intervalMs: i,
+        nodes: [{ priority: 200 }, { priority: 100 }],
+        fencing: { mode: "fail", delayMs: 0.5 * i },
+      }),
+    );
+    const cutAt = 10.3 * i;
+    sim.at(cutAt, { type: "partition", groups: [[0], [1]] });
+    sim.at(60 * i, { type: "heal" });
+    const r = sim.run(70 * i);
+    clean(sim, r);
+    expect(firstEntry(sim, 1, "master", 0)).toBeNull();
+    expect(r.stats.fencesFailed).toBeGreaterThanOrEqual(3);
+    // Back-off doubles (i, 2i, 4i, 8i cap): far fewer than one attempt per interval.
+    expect(r.stats.fencesRequested).toBeLessThan(15);
+    expect([sim.stateOf(0), sim.stateOf(1)]).toEqual(["master", "backup"]);
+  });
+});

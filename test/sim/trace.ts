@@ -8,6 +8,7 @@ export class Trace {
   private readonly ring: string[] = [];
   private readonly all: string[] | null;
   private lines = 0;
+  private pending: string[] = [];
 
   constructor(
     private readonly ringSize = 60,
@@ -18,8 +19,8 @@ export class Trace {
 
   add(timeMs: number, line: string): void {
     const text = `${formatTime(timeMs)} ${line}`;
-    this.hash.update(text);
-    this.hash.update("\n");
+    this.pending.push(text);
+    if (this.pending.length >= 512) this.flush();
     this.lines++;
     this.ring.push(text);
     if (this.ring.length > this.ringSize) this.ring.shift();
@@ -39,9 +40,16 @@ export class Trace {
     return this.all === null ? null : [...this.all];
   }
 
-  /** Hex digest of everything so far. Call once, at the end of a run. */
+  /** Hex digest of everything so far. */
   digest(): string {
+    this.flush();
     return this.hash.copy().digest("hex");
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.hash.update(`${this.pending.join("\n")}\n`);
+    this.pending = [];
   }
 }
 

@@ -71,9 +71,15 @@ export interface RtnlOptions {
 // rtnetlink message types and attributes (linux/rtnetlink.h, linux/if_addr.h).
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 const RTM_GETADDR = 22;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFF_UP = 0x1;
+const IFF_RUNNING = 0x40;
+const IFINFOMSG_BYTES = 16;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_LABEL = 3;
@@ -117,6 +123,27 @@ function parseAddressMessage(data: Buffer): RawAddress | null {
   const bytes = local ?? address;
   if (bytes === undefined || (bytes.length !== 4 && bytes.length !== 16)) return null;
   return { family, prefixLength, index, address: formatIp(bytes), label, proto, local: bytes };
+}
+
+interface RawLink {
+  index: number;
+  ifname: string | undefined;
+  mac: string;
+  up: boolean;
+}
+
+/** ifinfomsg (16 bytes) then attributes; only what vipd needs. */
+function parseLinkMessage(data: Buffer): RawLink | null {
+  if (data.length < IFINFOMSG_BYTES) return null;
+  const index = data.readInt32LE(4);
+  const flags = data.readUInt32LE(8);
+  let ifname: string | undefined;
+  let mac = "";
+  parseAttributes(data.subarray(IFINFOMSG_BYTES), (a: { type: number; data: Buffer }) => {
+    if (a.type === IFLA_IFNAME) ifname = a.data.toString("latin1").replace(/\0.*$/s, "");
+    else if (a.type === IFLA_ADDRESS) mac = macText(a.data);
+  });
+  return { index, ifname, mac, up: (flags & IFF_UP) !== 0 && (flags & IFF_RUNNING) !== 0 };
 }
 
 function errnoName(e: unknown): string | null {
@@ -210,6 +237,7 @@ class NetlinkRtnl implements Rtnl {
   readonly #addressListeners: ((e: AddressChange) => void)[] = [];
   /** Last known link state per ifindex, to report changes only. */
   readonly #links = new Map<number, { ifname: string; up: boolean }>();
+  readonly #indexCache = new Map<string, number>();
   #closed = false;
 
   constructor(sock: RtSocket, timeoutMs: number) {
@@ -218,34 +246,56 @@ class NetlinkRtnl implements Rtnl {
   }
 
   async #links_(): Promise<{ index: number; ifname: string; mac: string; up: boolean }[]> {
-    let links: Awaited<ReturnType<RtSocket["getLinks"]>>;
+    let replies: RawMessage[];
     try {
-      links = await this.#sock.getLinks(undefined, undefined, { timeout: this.#timeoutMs });
+      [replies] = await this.#sock.socket.request(RTM_GETLINK, [Buffer.alloc(IFINFOMSG_BYTES)], {
+        flags: FlagsGet.DUMP,
+        timeout: this.#timeoutMs,
+      });
     } catch (e) {
       throw wrapError(e, "RTM_GETLINK", "dump");
     }
     const out: { index: number; ifname: string; mac: string; up: boolean }[] = [];
-    for (const l of links) {
-      if (l.data.index === undefined || l.attrs.ifname === undefined) continue;
-      out.push({
-        index: l.data.index,
-        ifname: l.attrs.ifname,
-        mac: macText(l.attrs.address),
-        up: l.data.flags?.up === true && l.data.flags?.running === true,
-      });
+    for (const m of replies) {
+      const l = m.type === RTM_NEWLINK ? parseLinkMessage(m.data) : null;
+      if (l?.ifname !== undefined) out.push({ ...l, ifname: l.ifname });
     }
     return out;
   }
 
+  /** One link by name (RTM_GETLINK with IFLA_IFNAME: no dump). */
   async #index(ifname: string): Promise<{ index: number; ifname: string; mac: string; up: boolean }> {
-    const link = (await this.#links_()).find((l) => l.ifname === ifname);
-    if (link === undefined) {
-      throw new VipdOsError("NO_SUCH_INTERFACE", `no such network interface: ${ifname}`, {
+    const missing = () =>
+      new VipdOsError("NO_SUCH_INTERFACE", `no such network interface: ${ifname}`, {
         errno: osConstants.errno.ENODEV,
         syscall: "RTM_GETLINK",
       });
+    if (ifname.length === 0 || ifname.length > MAX_LABEL) throw missing();
+    let replies: RawMessage[];
+    try {
+      [replies] = await this.#sock.socket.request(
+        RTM_GETLINK,
+        [Buffer.alloc(IFINFOMSG_BYTES), attribute(IFLA_IFNAME, Buffer.from(`${ifname}\0`, "latin1"))],
+        { timeout: this.#timeoutMs },
+      );
+    } catch (e) {
+      if (errnoName(e) === "ENODEV") throw missing();
+      throw wrapError(e, "RTM_GETLINK", ifname);
     }
-    return link;
+    const l = replies
+      .map((m) => (m.type === RTM_NEWLINK ? parseLinkMessage(m.data) : null))
+      .find((x) => x?.ifname === ifname);
+    if (l === undefined || l === null) throw missing();
+    this.#indexCache.set(ifname, l.index);
+    return { ...l, ifname };
+  }
+
+  /**
+   * The index of ifname, cached: adding a VIP at takeover then costs one netlink round trip. A
+   * stale entry (the interface was re-created) shows as ENODEV and is looked up again.
+   */
+  async #cachedIndex(ifname: string): Promise<number> {
+    return this.#indexCache.get(ifname) ?? (await this.#index(ifname)).index;
   }
 
   async #addresses(index?: number): Promise<RawAddress[]> {
@@ -282,16 +332,25 @@ class NetlinkRtnl implements Rtnl {
         throw invalid(`an address label has 1 to ${MAX_LABEL} characters: ${JSON.stringify(o.label)}`);
       }
     }
-    const link = await this.#index(ifname);
-    const request = encodeAddress(link.index, vip, { ...o, marked: true });
-    try {
-      await this.#sock.socket.request(RTM_NEWADDR, request, {
+    let index = await this.#cachedIndex(ifname);
+    const add = () =>
+      this.#sock.socket.request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
         flags: FlagsNew.CREATE | FlagsNew.EXCL,
         timeout: this.#timeoutMs,
       });
+    try {
+      try {
+        await add();
+      } catch (e) {
+        if (errnoName(e) !== "ENODEV" || !this.#indexCache.has(ifname)) throw e;
+        this.#indexCache.delete(ifname);
+        index = (await this.#index(ifname)).index;
+        await add();
+      }
     } catch (e) {
+      if (e instanceof VipdOsError) throw e;
       if (errnoName(e) !== "EEXIST") throw wrapError(e, "RTM_NEWADDR", `${cidr} dev ${ifname}`);
-      const existing = (await this.#addresses(link.index)).find((a) => sameAddress(a, vip));
+      const existing = (await this.#addresses(index)).find((a) => sameAddress(a, vip));
       if (existing !== undefined && existing.proto !== VIPD_IFA_PROTO) throw foreign(cidr, ifname);
       // Already there and ours (a repeated add): nothing to do.
     }
@@ -299,6 +358,8 @@ class NetlinkRtnl implements Rtnl {
 
   async removeAddress(ifname: string, cidr: string): Promise<void> {
     const vip = parseVip(cidr);
+    // Looked up afresh: a stale cached index could name no link, and the dump below would then
+    // find nothing and report success while the address stays.
     const link = await this.#index(ifname);
     const existing = (await this.#addresses(link.index)).find((a) => sameAddress(a, vip));
     if (existing === undefined) return;
@@ -402,13 +463,15 @@ class NetlinkRtnl implements Rtnl {
 
   #onEvent(m: RawMessage): void {
     if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
-      const l = rt.parseLinkMessage(m.data);
-      const index = l.data.index;
-      if (index === undefined) return;
+      const l = parseLinkMessage(m.data);
+      if (l === null) return;
+      const index = l.index;
       const known = this.#links.get(index);
-      const ifname = l.attrs.ifname ?? known?.ifname;
+      const ifname = l.ifname ?? known?.ifname;
       if (ifname === undefined) return;
-      const up = m.type === RTM_NEWLINK && l.data.flags?.up === true && l.data.flags?.running === true;
+      if (known !== undefined && known.ifname !== ifname) this.#indexCache.delete(known.ifname);
+      if (m.type === RTM_DELLINK) this.#indexCache.delete(ifname);
+      const up = m.type === RTM_NEWLINK && l.up;
       if (m.type === RTM_DELLINK) this.#links.delete(index);
       else this.#links.set(index, { ifname, up });
       if (known !== undefined && known.up === up && known.ifname === ifname) return;

@@ -154,6 +154,23 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
     watcher.stop();
   });
 
+  it("an interface re-created under the same name is found again (no stale index)", async () => {
+    const mk = async () => {
+      expect((await a.exec(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"])).code).toBe(0);
+      expect((await a.exec(["ip", "link", "set", "v0", "up"])).code).toBe(0);
+    };
+    await mk();
+    await rtnl("addAddress", "v0", "198.51.100.1/24");
+    expect(await rtnl("listVipdAddresses", "v0")).toEqual([{ ifname: "v0", cidr: "198.51.100.1/24" }]);
+    expect((await a.exec(["ip", "link", "del", "v0"])).code).toBe(0);
+    await mk();
+    await rtnl("addAddress", "v0", "198.51.100.2/24");
+    expect(await rtnl("listVipdAddresses", "v0")).toEqual([{ ifname: "v0", cidr: "198.51.100.2/24" }]);
+    await rtnl("removeAddress", "v0", "198.51.100.2/24");
+    expect(await rtnl("listVipdAddresses", "v0")).toEqual([]);
+    expect((await a.exec(["ip", "link", "del", "v0"])).code).toBe(0);
+  });
+
   it("typed errors: unknown interface, malformed address, label on IPv6", async () => {
     await expect(rtnl("getLink", "nosuch0")).rejects.toMatchObject({ code: "NO_SUCH_INTERFACE" });
     await expect(rtnl("addAddress", "nosuch0", "192.0.2.240/24")).rejects.toMatchObject({

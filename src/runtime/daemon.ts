@@ -6,9 +6,15 @@ import { configToSpecs } from "./config-view.js";
 import { type ControlServer, startControlServer } from "./control.js";
 import type { RunDaemon } from "./daemon-api.js";
 import { Engine, EX_OSERR } from "./engine.js";
+import { LagGuard } from "./lag-guard.js";
 import { linuxPorts } from "./linux-ports.js";
+import { type MetricsServer, serveMetrics, VipdMetrics } from "./metrics.js";
+import { masterDownMs, OperationError, Operations } from "./operations.js";
 import type { RuntimePorts } from "./ports.js";
 import type { DaemonStatus } from "./status.js";
+
+/** Reported in vipd_info; kept in step with package.json by the release. */
+export const VIPD_VERSION = "0.1.0";
 
 export interface DaemonHandle {
   /** Resolves with the process exit code once the daemon has stopped (and the control socket closed). */
@@ -58,19 +64,138 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     await control?.close();
     return failedHandle(EX_OSERR);
   }
+  const engineLoad = o.loadConfig ?? loadConfigFile;
+  // The running config: the engine loads the file itself on reload; the last good one is kept here
+  // for reload plans, handover and explain.
+  let running = config;
+  let pending: VipdConfig | null = null;
   const engine = new Engine<VipdConfig>({
     configPath: o.configPath,
     logger: log,
     ports,
-    loadConfig: o.loadConfig ?? loadConfigFile,
+    loadConfig: async (path) => {
+      const next = await engineLoad(path);
+      pending = next;
+      return next;
+    },
     toSpecs: configToSpecs,
     ...(ports.timerKind === undefined ? {} : { timerKind: ports.timerKind }),
   });
+  engine.events.on("reloaded", (r) => {
+    if (r.ok && pending) running = pending;
+    pending = null;
+  });
+  const metrics = new VipdMetrics(engine, { version: VIPD_VERSION });
+  const ops = new Operations({
+    engine,
+    logger: log,
+    now: () => ports.clock.now(),
+    config: () => running,
+    loadConfig: o.loadConfig ?? loadConfigFile,
+    onResign: (instance, reason) => metrics.resign(instance, reason),
+  });
+  const lagGuard = new LagGuard({
+    now: () => ports.clock.now(),
+    instances: () =>
+      engine.status().instances.map((i) => {
+        const own = running.instances[i.name]?.adverIntervalMs ?? 1000;
+        const master = i.peers.find((p) => p.address === i.master);
+        return {
+          name: i.name,
+          state: i.state,
+          adverIntervalMs: master ? Math.min(own, master.adverIntervalMs) : own,
+        };
+      }),
+    onLag: (ms) => metrics.lag(ms),
+    onStall: (e) => {
+      metrics.stall(e.level);
+      const fields = { lagMs: Math.round(e.lagMs), budgetMs: Math.round(e.budgetMs) };
+      if (e.level === "warning")
+        log.warn(
+          fields,
+          `event loop stalled ${fields.lagMs} ms: close to the ${fields.budgetMs} ms peers tolerate`,
+        );
+      else
+        log.error(
+          fields,
+          `event loop stalled ${fields.lagMs} ms: beyond the ${fields.budgetMs} ms peers tolerate`,
+        );
+    },
+    onResign: (e) => {
+      for (const name of e.instances) {
+        if (ops.inMaintenance(name)) continue;
+        const cfg = running.instances[name];
+        const rejoinMs = 2 * masterDownMs(cfg?.adverIntervalMs ?? 1000, 1);
+        log.error({ instance: name, lagMs: Math.round(e.lagMs) }, "resigning after a stall (priority 0)");
+        ops.resignAndRejoin(name, "stall", rejoinMs).then(
+          (heard) =>
+            log.info(
+              { instance: name, newMaster: heard?.peer.address ?? null },
+              heard
+                ? "rejoined after the stall resign: another master is up"
+                : "rejoined after the stall resign",
+            ),
+          (err: unknown) => log.warn({ err, instance: name }, "stall resign skipped"),
+        );
+      }
+    },
+  });
+  let metricsServer: MetricsServer | null = null;
   if (control) {
-    control.handle("status", "read", () => engine.status());
-    control.handle("reload", "admin", async () => ({ applied: await engine.reload() }));
+    const guarded =
+      (cmd: string, fn: (req: Record<string, unknown>) => unknown) =>
+      async (req: Record<string, unknown>) => {
+        try {
+          const r = await fn(req);
+          metrics.control(cmd, "ok");
+          return r;
+        } catch (err) {
+          metrics.control(cmd, "failed");
+          if (err instanceof OperationError) throw new Error(`${err.code}: ${err.message}`);
+          throw err;
+        }
+      };
+    const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+    control.handle("status", "read", () => ({
+      ...ops.decorate(engine.status()),
+      eventLoop: { worstLagMs: lagGuard.worstLagMs, stalls: lagGuard.counts },
+    }));
+    control.handle(
+      "explain",
+      "read",
+      guarded("explain", (req) => ops.explain(String(req.instance ?? ""))),
+    );
+    control.handle(
+      "reload",
+      "admin",
+      guarded("reload", async (req) =>
+        req.plan === true ? { plan: await ops.reloadPlan(o.configPath) } : { applied: await engine.reload() },
+      ),
+    );
+    control.handle(
+      "maintenance",
+      "admin",
+      guarded("maintenance", (req) => ops.maintenance(req.on === true, str(req.instance))),
+    );
+    control.handle(
+      "handover",
+      "admin",
+      guarded("handover", (req) =>
+        ops.handover(String(req.instance ?? ""), {
+          to: str(req.to),
+          timeoutMs: typeof req.timeoutMs === "number" ? req.timeoutMs : null,
+        }),
+      ),
+    );
   }
   const stopped = engine.stopped.then(async (code) => {
+    lagGuard.stop();
+    metrics.close();
+    try {
+      await metricsServer?.close();
+    } catch (err) {
+      log.error({ err }, "closing the metrics endpoint failed");
+    }
     try {
       await control?.close();
     } catch (err) {
@@ -82,6 +207,19 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     await engine.start(config);
   } catch {
     // Logged by the engine; `stopped` carries the exit code.
+  }
+  if (engine.phase === "running") {
+    lagGuard.start();
+    const listen = config.global.metricsListen;
+    if (listen) {
+      // A busy metrics port must not keep the VIPs down: log it and run without metrics.
+      try {
+        metricsServer = await serveMetrics(metrics, listen);
+        log.info(metricsServer.address, "metrics endpoint listening");
+      } catch (err) {
+        log.error({ err }, (err as Error).message);
+      }
+    }
   }
   return {
     stopped,

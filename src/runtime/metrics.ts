@@ -1,0 +1,350 @@
+// Prometheus metrics for vipd (prom-client, a registry of its own so nothing global leaks in).
+//
+// Two sources: the engine's status, read at scrape time (state, priorities, packet counters), and
+// the engine's events, counted as they happen (transitions, failover timelines). The event-loop lag
+// guard and fencing report through the methods below. Served over plain HTTP on
+// global.metrics_listen (127.0.0.1:9650 by default); GET /metrics only.
+
+import type { EventEmitter } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+import type { RouterState } from "../core/types.js";
+import type { DaemonEvents } from "./engine.js";
+import type { DaemonStatus, FailoverTimeline } from "./status.js";
+
+const STATES: RouterState[] = ["initialize", "backup", "fencing", "master", "fault"];
+/** Seconds; VRRP failovers range from tens of milliseconds (v3 at 10 ms) to several seconds (v2). */
+const FAILOVER_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 3, 4, 5, 10, 20];
+
+/** What metrics need from the engine. */
+export interface MetricsSource {
+  status(): DaemonStatus;
+  readonly events: EventEmitter<DaemonEvents>;
+}
+
+export class VipdMetrics {
+  readonly registry = new Registry();
+  readonly #transitions: Counter<"instance" | "from" | "to" | "reason">;
+  readonly #detect: Histogram<"instance">;
+  readonly #failover: Histogram<"instance">;
+  readonly #fence: Counter<"instance" | "result">;
+  readonly #lag: Gauge;
+  readonly #stalls: Counter<"level">;
+  readonly #resigns: Counter<"instance" | "reason">;
+  readonly #control: Counter<"cmd" | "result">;
+  readonly #listeners: (() => void)[] = [];
+  #maxLagMs = 0;
+
+  constructor(source: MetricsSource, o: { version: string }) {
+    const registers = [this.registry];
+    // A scrape reads the status once; the status-derived collectors below share it.
+    let snapshot: DaemonStatus | null = null;
+    const status = (): DaemonStatus => {
+      snapshot ??= source.status();
+      queueMicrotask(() => {
+        snapshot = null;
+      });
+      return snapshot;
+    };
+
+    new Gauge({
+      name: "vipd_info",
+      help: "Always 1; the labels describe this vipd",
+      labelNames: ["version"],
+      registers,
+    }).set({ version: o.version }, 1);
+
+    new Gauge({
+      name: "vipd_instance_state",
+      help: "1 for the state each instance is in, 0 for the others",
+      labelNames: ["instance", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of status().instances) {
+          for (const s of STATES) this.set({ instance: i.name, state: s }, i.state === s ? 1 : 0);
+        }
+      },
+    });
+    const perInstance = (
+      name: string,
+      help: string,
+      value: (i: DaemonStatus["instances"][number]) => number,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["instance"],
+        registers,
+        collect() {
+          this.reset();
+          for (const i of status().instances) this.set({ instance: i.name }, value(i));
+        },
+      });
+    };
+    perInstance("vipd_instance_priority", "Configured priority", (i) => i.priority);
+    perInstance(
+      "vipd_instance_effective_priority",
+      "Priority after tracker weights (0 while in maintenance)",
+      (i) => i.effectivePriority,
+    );
+    perInstance("vipd_instance_vips_held", "VIPs installed on the interfaces", (i) => i.installedVips.length);
+    perInstance("vipd_instance_link_up", "1 when the instance's interface is up", (i) => (i.linkUp ? 1 : 0));
+
+    // Counters kept by the engine: re-read at each scrape (they restart at 0 when a reload replaces
+    // an instance, which Prometheus treats as a counter reset).
+    const fromCounters = (
+      name: string,
+      help: string,
+      value: (c: DaemonStatus["instances"][number]["counters"]) => number,
+    ): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ["instance"],
+        registers,
+        collect() {
+          this.reset();
+          for (const i of status().instances) this.inc({ instance: i.name }, value(i.counters));
+        },
+      });
+    };
+    fromCounters("vipd_adverts_sent_total", "VRRP adverts sent", (c) => c.advertsSent);
+    fromCounters("vipd_adverts_received_total", "Valid VRRP adverts received", (c) => c.advertsReceived);
+    fromCounters(
+      "vipd_advert_send_errors_total",
+      "Adverts the OS refused to send",
+      (c) => c.advertSendErrors,
+    );
+    fromCounters(
+      "vipd_announcements_sent_total",
+      "Gratuitous ARP / unsolicited NA frames sent",
+      (c) => c.announcementsSent,
+    );
+    fromCounters("vipd_announce_errors_total", "Failed announcements", (c) => c.announceErrors);
+    fromCounters("vipd_split_brains_total", "Split brains seen while master", (c) => c.splitBrains);
+    fromCounters("vipd_vip_add_errors_total", "VIPs that could not be added", (c) => c.vipAddErrors);
+    fromCounters("vipd_vip_remove_errors_total", "VIPs that could not be removed", (c) => c.vipRemoveErrors);
+
+    new Counter({
+      name: "vipd_packets_discarded_total",
+      help: 'VRRP datagrams dropped, by reason; instance="" when no instance could be named',
+      labelNames: ["instance", "socket", "reason"],
+      registers,
+      collect() {
+        this.reset();
+        const s = status();
+        for (const i of s.instances) {
+          for (const [reason, n] of Object.entries(i.counters.discarded))
+            this.inc({ instance: i.name, socket: `${i.interface}/${i.family}`, reason }, n);
+          for (const [field, n] of Object.entries(i.counters.mismatches))
+            this.inc(
+              { instance: i.name, socket: `${i.interface}/${i.family}`, reason: `mismatch-${field}` },
+              n,
+            );
+        }
+        for (const [socket, reasons] of Object.entries(s.unattributed)) {
+          for (const [reason, n] of Object.entries(reasons)) this.inc({ instance: "", socket, reason }, n);
+        }
+      },
+    });
+
+    new Gauge({
+      name: "vipd_peer_priority",
+      help: "Priority in the last advert heard from each peer",
+      labelNames: ["instance", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of status().instances)
+          for (const p of i.peers) this.set({ instance: i.name, peer: p.address }, p.priority);
+      },
+    });
+    new Gauge({
+      name: "vipd_timer_worst_lateness_seconds",
+      help: "Worst lateness of the protocol timer since start",
+      registers,
+      collect() {
+        this.set(status().timer.worstLatenessMs / 1000);
+      },
+    });
+
+    this.#transitions = new Counter({
+      name: "vipd_transitions_total",
+      help: "State changes, by reason",
+      labelNames: ["instance", "from", "to", "reason"],
+      registers,
+    });
+    this.#detect = new Histogram({
+      name: "vipd_failover_detect_seconds",
+      help: "Time to detect: last advert heard from the old master to this node's takeover decision",
+      labelNames: ["instance"],
+      buckets: FAILOVER_BUCKETS,
+      registers,
+    });
+    this.#failover = new Histogram({
+      name: "vipd_failover_seconds",
+      help: "Time to failover: last advert heard from the old master to the first GARP/NA sent",
+      labelNames: ["instance"],
+      buckets: FAILOVER_BUCKETS,
+      registers,
+    });
+    this.#fence = new Counter({
+      name: "vipd_fence_results_total",
+      help: "Fence attempts by result (ok / failed)",
+      labelNames: ["instance", "result"],
+      registers,
+    });
+    this.#lag = new Gauge({
+      name: "vipd_event_loop_lag_seconds",
+      help: "Event-loop lag measured by the last probe",
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: "vipd_event_loop_lag_max_seconds",
+      help: "Worst event-loop lag since the previous scrape",
+      registers,
+      collect() {
+        this.set(self.#maxLagMs / 1000);
+        self.#maxLagMs = 0;
+      },
+    });
+    this.#stalls = new Counter({
+      name: "vipd_event_loop_stalls_total",
+      help: "Event-loop stalls: warning = near the point where peers would fail over, critical = beyond it",
+      labelNames: ["level"],
+      registers,
+    });
+    this.#resigns = new Counter({
+      name: "vipd_resigns_total",
+      help: "Priority-0 resigns vipd made on its own or on request (handover, maintenance, stall)",
+      labelNames: ["instance", "reason"],
+      registers,
+    });
+    this.#control = new Counter({
+      name: "vipd_control_commands_total",
+      help: "Control socket commands by result",
+      labelNames: ["cmd", "result"],
+      registers,
+    });
+    // Both levels exist from the start so alerts can use rate() without absent().
+    this.#stalls.inc({ level: "warning" }, 0);
+    this.#stalls.inc({ level: "critical" }, 0);
+
+    const onState = (e: DaemonEvents["stateChanged"][0]) =>
+      this.#transitions.inc({ instance: e.instance, from: e.from, to: e.to, reason: e.reason });
+    const onTimeline = (t: FailoverTimeline) => this.#onTimeline(t);
+    source.events.on("stateChanged", onState);
+    source.events.on("timeline", onTimeline);
+    this.#listeners.push(
+      () => source.events.off("stateChanged", onState),
+      () => source.events.off("timeline", onTimeline),
+    );
+  }
+
+  #onTimeline(t: FailoverTimeline): void {
+    if (!t.complete) return;
+    const d = t.durations;
+    // Only takeovers from a master that went silent have a time to detect.
+    if (t.downTimerMs !== null && d.lastAdvertToTransition !== null)
+      this.#detect.observe({ instance: t.instance }, d.lastAdvertToTransition / 1000);
+    if (d.lastAdvertToFirstAnnounce !== null)
+      this.#failover.observe({ instance: t.instance }, d.lastAdvertToFirstAnnounce / 1000);
+  }
+
+  /** A fence attempt finished (fencing hooks call this). */
+  fenceResult(instance: string, ok: boolean): void {
+    this.#fence.inc({ instance, result: ok ? "ok" : "failed" });
+  }
+
+  /** The lag guard's probe. */
+  lag(ms: number): void {
+    this.#lag.set(ms / 1000);
+    if (ms > this.#maxLagMs) this.#maxLagMs = ms;
+  }
+
+  stall(level: "warning" | "critical"): void {
+    this.#stalls.inc({ level });
+  }
+
+  resign(instance: string, reason: "handover" | "maintenance" | "stall"): void {
+    this.#resigns.inc({ instance, reason });
+  }
+
+  control(cmd: string, result: "ok" | "failed" | "refused"): void {
+    this.#control.inc({ cmd, result });
+  }
+
+  /** The exposition text (what GET /metrics answers). */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  close(): void {
+    for (const off of this.#listeners.splice(0)) off();
+  }
+}
+
+export interface MetricsServer {
+  /** The bound address (port 0 in the config picks a free port). */
+  readonly address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+export class MetricsListenError extends Error {
+  readonly code = "METRICS_LISTEN_FAILED";
+  constructor(message: string) {
+    super(message);
+    this.name = "MetricsListenError";
+  }
+}
+
+/** Serves GET /metrics on host:port; anything else is 404, other methods 405. */
+export function serveMetrics(
+  metrics: VipdMetrics,
+  listen: { host: string; port: number },
+): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== "/metrics") {
+      res.writeHead(404, { "content-type": "text/plain" }).end("vipd: try /metrics\n");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    metrics.text().then(
+      (body) => {
+        res.writeHead(200, { "content-type": metrics.registry.contentType });
+        res.end(req.method === "HEAD" ? undefined : body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { "content-type": "text/plain" }).end(`vipd: metrics failed: ${String(err)}\n`);
+      },
+    );
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) =>
+      reject(new MetricsListenError(`cannot serve metrics on ${listen.host}:${listen.port}: ${e.message}`));
+    server.once("error", onError);
+    server.listen(listen.port, listen.host, () => {
+      server.off("error", onError);
+      const a = server.address() as AddressInfo;
+      resolve({
+        address: { host: a.address, port: a.port },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

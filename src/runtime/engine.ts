@@ -766,6 +766,18 @@ export class Engine<C> {
       };
       inst.peers.set(d.src, peer);
     }
+    // Either v3 IPv4 checksum form is accepted, but a peer that sends the other form most likely
+    // drops ours (keepalived < 2.2.8 knows only the pseudo-header form): report it, keep the advert.
+    if (res.checksumForm !== "v2" && group.family === "ipv4" && res.checksumForm !== inst.spec.checksumForm) {
+      inst.counters.mismatches.checksum = (inst.counters.mismatches.checksum ?? 0) + 1;
+      this.#discardLog(
+        group,
+        inst,
+        "mismatch-checksum",
+        `${d.src} sends the ${res.checksumForm} VRRPv3 checksum, we send ${inst.spec.checksumForm}: ` +
+          "it probably discards our adverts",
+      );
+    }
     peer.priority = advert.priority;
     peer.adverIntervalMs = intervalMs;
     peer.version = advert.version;

@@ -22,7 +22,7 @@ export interface InstanceCounters {
   advertSendErrors: number;
   /** Datagrams dropped before the core, by reason (the codec's reasons plus the runtime's). */
   discarded: Record<string, number>;
-  /** Adverts that disagree with our configuration (interval, version, addresses), by field. */
+  /** Adverts that disagree with our configuration (interval, version, addresses, checksum form), by field. */
   mismatches: Record<string, number>;
   announcementsSent: number;
   announceErrors: number;

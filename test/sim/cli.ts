@@ -19,6 +19,12 @@ const argv = yargs(hideBin(process.argv))
     type: "string",
     describe: `run a deliberately broken router: ${CANARY_KINDS.join(", ")} (bare --canary: ${CANARY_KINDS[0]})`,
   })
+  .option("strict-fencing", {
+    type: "boolean",
+    default: false,
+    describe:
+      "with fencing, fail on every VIP overlap (preemption, boot without a master heard, rival fencers)",
+  })
   .option("trace", { type: "boolean", default: false, describe: "print the whole event trace of --seed" })
   .check((a) => {
     if (a.seed === undefined && !a.sweep) throw new Error("give --seed N or --sweep");
@@ -48,6 +54,7 @@ if (argv.seed !== undefined) {
   const t0 = performance.now();
   const r = runSeed(realCore, argv.seed, {
     keepTrace: argv.trace,
+    strictFencing: argv["strict-fencing"],
     ...(canary === undefined ? {} : { canary }),
   });
   const ms = performance.now() - t0;
@@ -68,6 +75,7 @@ if (argv.seed !== undefined) {
     startSeed,
     wallMs: argv.seconds * 1000,
     stopOnFailure: canary !== undefined,
+    strictFencing: argv["strict-fencing"],
     ...(canary === undefined ? {} : { canary }),
     onFailure: (r) => console.log(formatFailure(r, canary)),
   });

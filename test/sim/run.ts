@@ -68,6 +68,8 @@ export function generateRun(seed: number): GeneratedRun {
 export interface RunOptions {
   canary?: CanaryKind;
   keepTrace?: boolean;
+  /** Fail on every VIP overlap with fencing on, even the tolerated causes (see checkers.ts). */
+  strictFencing?: boolean;
 }
 
 export function runSeed(core: CoreApi, seed: number, options: RunOptions = {}): RunResult & GeneratedRun {
@@ -77,6 +79,7 @@ export function runSeed(core: CoreApi, seed: number, options: RunOptions = {}): 
   const sim = new Simulation(generated.config, api, {
     chaos: new ChaosDriver(profile),
     keepTrace: options.keepTrace ?? false,
+    strictFencing: options.strictFencing ?? false,
   });
   return { ...sim.run(), ...generated };
 }

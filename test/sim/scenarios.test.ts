@@ -128,3 +128,52 @@ describe.each([1000, 100, 10])("named scenarios at %i ms adverts", (i) => {
     expect([sim.stateOf(0), sim.stateOf(1)]).toEqual(["master", "backup"]);
   });
 });
+
+describe("fencing: VIP overlaps the default check tolerates and --strict-fencing reports", () => {
+  const i = 100;
+  const fencing = { mode: "ok" as const, delayMs: 0.5 * i };
+
+  function bootDuringStall(strictFencing: boolean): Simulation {
+    const sim = scripted({
+      intervalMs: i,
+      nodes: [{ priority: 200 }, { priority: 100 }],
+      fencing,
+      strictFencing,
+    });
+    sim.at(0, { type: "start", node: 0 });
+    sim.at(10.3 * i, { type: "stall", node: 0, ms: 10 * i });
+    return sim.at(10.5 * i, { type: "start", node: 1 });
+  }
+
+  it("a node that boots while the master is stalled claims without a fence (nothing heard, nothing to fence)", () => {
+    const sim = bootDuringStall(false);
+    const r = sim.run(40 * i);
+    clean(sim, r);
+    expect(r.stats.overlapCauses).toEqual({ "no-master-heard": 1 });
+    expect(sim.masters().map((m) => m.name)).toEqual(["n0"]);
+    const strict = bootDuringStall(true).run(40 * i);
+    expect(strict.violation?.invariant).toBe("vip-on-one-host-with-fencing");
+    expect(strict.violation?.message).toContain("no-master-heard");
+  });
+
+  function preempt(strictFencing: boolean): Simulation {
+    const sim = scripted({
+      intervalMs: i,
+      nodes: [{ priority: 100 }, { priority: 200 }],
+      fencing,
+      strictFencing,
+    });
+    sim.at(0, { type: "start", node: 0 });
+    return sim.at(10.3 * i, { type: "start", node: 1 });
+  }
+
+  it("a preempting backup claims before the live lower master has let go (one frame delay)", () => {
+    const sim = preempt(false);
+    const r = sim.run(30 * i);
+    clean(sim, r);
+    expect(r.stats.overlapCauses).toEqual({ preempt: 1 });
+    expect(r.stats.maxVipOverlapMs).toBeLessThanOrEqual(maxDelay);
+    expect(sim.masters().map((m) => m.name)).toEqual(["n1"]);
+    expect(preempt(true).run(30 * i).violation?.message).toContain("preempt");
+  });
+});

@@ -10,6 +10,7 @@ export interface SweepOptions {
   /** Stop after this many seeds even if time remains. */
   maxSeeds?: number;
   canary?: CanaryKind;
+  strictFencing?: boolean;
   stopOnFailure?: boolean;
   onFailure?: (r: RunResult & GeneratedRun) => void;
 }
@@ -23,6 +24,8 @@ export interface SweepSummary {
   nodeHoursByInterval: Record<string, number>;
   events: number;
   wallMs: number;
+  /** VIP overlaps seen (tolerated ones included), by cause. */
+  overlapCauses: Record<string, number>;
 }
 
 export function sweep(core: CoreApi, o: SweepOptions): SweepSummary {
@@ -32,12 +35,18 @@ export function sweep(core: CoreApi, o: SweepOptions): SweepSummary {
   let events = 0;
   let seeds = 0;
   const failures: (RunResult & GeneratedRun)[] = [];
+  const overlapCauses: Record<string, number> = {};
   while (performance.now() - t0 < o.wallMs && (o.maxSeeds === undefined || seeds < o.maxSeeds)) {
     const seed = (o.startSeed + seeds) >>> 0;
-    const r = runSeed(core, seed, o.canary === undefined ? {} : { canary: o.canary });
+    const r = runSeed(core, seed, {
+      strictFencing: o.strictFencing ?? false,
+      ...(o.canary === undefined ? {} : { canary: o.canary }),
+    });
     seeds++;
     nodeMs += r.stats.nodeRunningMs;
     events += r.stats.events;
+    for (const [cause, n] of Object.entries(r.stats.overlapCauses))
+      overlapCauses[cause] = (overlapCauses[cause] ?? 0) + n;
     const key = `${r.config.adverIntervalMs}ms`;
     byInterval[key] = (byInterval[key] ?? 0) + r.stats.nodeRunningMs / 3_600_000;
     if (r.violation !== null) {
@@ -54,6 +63,7 @@ export function sweep(core: CoreApi, o: SweepOptions): SweepSummary {
     nodeHoursByInterval: byInterval,
     events,
     wallMs: performance.now() - t0,
+    overlapCauses,
   };
 }
 
@@ -65,6 +75,6 @@ export function formatSummary(s: SweepSummary): string {
   return (
     `${s.seeds} seeds (${s.startSeed}..${(s.startSeed + s.seeds - 1) >>> 0}) in ${(s.wallMs / 1000).toFixed(1)}s, ` +
     `${s.failures.length} failed, ${s.simulatedNodeHours.toFixed(1)} simulated node-hours (${per}), ` +
-    `${s.events} events`
+    `${s.events} events; VIP overlaps by cause: ${JSON.stringify(s.overlapCauses)}`
   );
 }

@@ -7,5 +7,6 @@ export const EX_NOINPUT = 66;
 export const EX_UNAVAILABLE = 69;
 export const EX_SOFTWARE = 70;
 export const EX_OSERR = 71;
+export const EX_TEMPFAIL = 75;
 export const EX_NOPERM = 77;
 export const EX_CONFIG = 78;

@@ -55,6 +55,38 @@ export function formatStatus(s: DaemonStatus): string {
     ]);
   }
   out.push(table(rows));
+  // Per instance: maintenance, the peers heard, and the last takeover's timeline.
+  const nowWall = Date.now();
+  for (const i of (s.instances ?? []) as (Partial<InstanceStatus> & { maintenance?: boolean })[]) {
+    const peers = i.peers ?? [];
+    const notes: string[] = [];
+    if (i.maintenance) notes.push("maintenance on (priority 0)");
+    const t = i.lastTimeline;
+    if (t?.complete) {
+      const d = t.durations;
+      const ms = (v: number | null) => (v === null ? "-" : `${v} ms`);
+      notes.push(
+        `last takeover ${t.startedAt} (${t.reason}): detect ${ms(d.lastAdvertToTransition)}, VIP ${ms(d.transitionToVipAdded)}, announce ${ms(d.vipAddedToFirstAnnounce)}, total ${ms(d.lastAdvertToFirstAnnounce)}`,
+      );
+    }
+    if (peers.length === 0 && notes.length === 0) continue;
+    out.push("", `${i.name ?? "?"}:${notes.length > 0 ? ` ${notes.join("; ")}` : ""}`);
+    if (peers.length === 0) continue;
+    const prow = [["  PEER", "PRIO", "INTERVAL", "VERSION", "CHECKSUM", "LAST SEEN", "ADVERTS"]];
+    for (const p of peers) {
+      const seen = Date.parse(p.lastSeenAt);
+      prow.push([
+        `  ${p.address}`,
+        String(p.priority),
+        `${p.adverIntervalMs} ms`,
+        `v${p.version}`,
+        p.checksumForm,
+        Number.isNaN(seen) ? "?" : `${(Math.max(0, nowWall - seen) / 1000).toFixed(1)} s ago`,
+        String(p.advertsReceived),
+      ]);
+    }
+    out.push(table(prow));
+  }
   return `${out.join("\n")}\n`;
 }
 

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 
 import { LineCounter, parseDocument } from "yaml";
-
+import { checkConfigScripts } from "../hooks/config-scripts.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 import { fromZod, type PathIssue } from "./issues.js";
 import { locate } from "./positions.js";
@@ -10,8 +10,12 @@ import { rootSchema } from "./schema.js";
 import { buildConfig } from "./semantic.js";
 import type { VipdConfig } from "./types.js";
 
-/** Parses and validates config text. `file` is used in messages only. Throws ConfigError. */
-export function loadConfigText(text: string, file: string): VipdConfig {
+/**
+ * Parses and validates config text. `file` is used in messages only. Throws ConfigError.
+ * `checkScripts` (set by loadConfigFile) also checks every program the config names on this host:
+ * present, executable and, with enable_script_security, not writable by non-root users.
+ */
+export function loadConfigText(text: string, file: string, o: { checkScripts?: boolean } = {}): VipdConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false });
 
@@ -51,6 +55,15 @@ export function loadConfigText(text: string, file: string): VipdConfig {
 
   const built = buildConfig(parsed.data, file);
   if (built.type === "error") throw new ConfigError("CONFIG_INVALID", toIssues(built.issues));
+  if (o.checkScripts) {
+    const scripts = checkConfigScripts(built.config);
+    if (scripts.length > 0) {
+      throw new ConfigError(
+        "CONFIG_INVALID",
+        toIssues(scripts.map((i) => ({ path: i.path, target: "value" as const, message: i.message }))),
+      );
+    }
+  }
   return built.config;
 }
 
@@ -67,7 +80,7 @@ export async function loadConfigFile(path: string): Promise<VipdConfig> {
       { file: path, line: 1, col: 1, message: `cannot read the config: ${why}` },
     ]);
   }
-  return loadConfigText(text, path);
+  return loadConfigText(text, path, { checkScripts: true });
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

@@ -90,8 +90,13 @@ const IFADDRMSG_BYTES = 8;
 /** IFNAMSIZ - 1: the longest interface name or IPv4 label. */
 const MAX_LABEL = 15;
 
-const { createRtNetlink, rt, parseAttributes, AttrStream, FlagsNew, FlagsGet } = netlink;
-type RtSocket = ReturnType<typeof createRtNetlink>;
+const { createNetlink, Protocol, rt, parseAttributes, AttrStream, FlagsNew, FlagsGet } = netlink;
+/** Plain netlink sockets: replies and events are parsed here (see the quirks above). */
+type NlSocket = ReturnType<typeof createNetlink>;
+// rtnetlink multicast groups (RTNLGRP_*).
+const RTNLGRP_LINK = 1;
+const RTNLGRP_IPV4_IFADDR = 5;
+const RTNLGRP_IPV6_IFADDR = 9;
 type RawMessage = { type: number; data: Buffer };
 
 interface RawAddress {
@@ -230,9 +235,9 @@ function encodeAddress(
 }
 
 class NetlinkRtnl implements Rtnl {
-  readonly #sock: RtSocket;
+  readonly #sock: NlSocket;
   readonly #timeoutMs: number;
-  #events: RtSocket | null = null;
+  #events: NlSocket | null = null;
   readonly #linkListeners: ((e: { ifname: string; up: boolean }) => void)[] = [];
   readonly #addressListeners: ((e: AddressChange) => void)[] = [];
   /** Last known link state per ifindex, to report changes only. */
@@ -240,7 +245,7 @@ class NetlinkRtnl implements Rtnl {
   readonly #indexCache = new Map<string, number>();
   #closed = false;
 
-  constructor(sock: RtSocket, timeoutMs: number) {
+  constructor(sock: NlSocket, timeoutMs: number) {
     this.#sock = sock;
     this.#timeoutMs = timeoutMs;
   }
@@ -248,7 +253,7 @@ class NetlinkRtnl implements Rtnl {
   async #links_(): Promise<{ index: number; ifname: string; mac: string; up: boolean }[]> {
     let replies: RawMessage[];
     try {
-      [replies] = await this.#sock.socket.request(RTM_GETLINK, [Buffer.alloc(IFINFOMSG_BYTES)], {
+      [replies] = await this.#sock.request(RTM_GETLINK, [Buffer.alloc(IFINFOMSG_BYTES)], {
         flags: FlagsGet.DUMP,
         timeout: this.#timeoutMs,
       });
@@ -273,7 +278,7 @@ class NetlinkRtnl implements Rtnl {
     if (ifname.length === 0 || ifname.length > MAX_LABEL) throw missing();
     let replies: RawMessage[];
     try {
-      [replies] = await this.#sock.socket.request(
+      [replies] = await this.#sock.request(
         RTM_GETLINK,
         [Buffer.alloc(IFINFOMSG_BYTES), attribute(IFLA_IFNAME, Buffer.from(`${ifname}\0`, "latin1"))],
         { timeout: this.#timeoutMs },
@@ -301,7 +306,7 @@ class NetlinkRtnl implements Rtnl {
   async #addresses(index?: number): Promise<RawAddress[]> {
     let replies: RawMessage[];
     try {
-      [replies] = await this.#sock.socket.request(RTM_GETADDR, [Buffer.alloc(IFADDRMSG_BYTES)], {
+      [replies] = await this.#sock.request(RTM_GETADDR, [Buffer.alloc(IFADDRMSG_BYTES)], {
         flags: FlagsGet.DUMP,
         timeout: this.#timeoutMs,
       });
@@ -334,7 +339,7 @@ class NetlinkRtnl implements Rtnl {
     }
     let index = await this.#cachedIndex(ifname);
     const add = () =>
-      this.#sock.socket.request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
+      this.#sock.request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
         flags: FlagsNew.CREATE | FlagsNew.EXCL,
         timeout: this.#timeoutMs,
       });
@@ -377,7 +382,7 @@ class NetlinkRtnl implements Rtnl {
       },
     );
     try {
-      await this.#sock.socket.request(RTM_DELADDR, request, { timeout: this.#timeoutMs });
+      await this.#sock.request(RTM_DELADDR, request, { timeout: this.#timeoutMs });
     } catch (e) {
       const name = errnoName(e);
       // Gone meanwhile (removed by hand, or the link went away): the goal is reached.
@@ -421,15 +426,15 @@ class NetlinkRtnl implements Rtnl {
 
   #subscribe(): void {
     if (this.#events !== null || this.#closed) return;
-    const events = createRtNetlink();
+    const events = createNetlink(Protocol.ROUTE);
     this.#events = events;
-    events.addMembership("LINK");
-    events.addMembership("IPV4_IFADDR");
-    events.addMembership("IPV6_IFADDR");
-    events.socket.on("message", (msgs: RawMessage[]) => {
+    events.addMembership(RTNLGRP_LINK);
+    events.addMembership(RTNLGRP_IPV4_IFADDR);
+    events.addMembership(RTNLGRP_IPV6_IFADDR);
+    events.on("message", (msgs: RawMessage[]) => {
       for (const m of msgs) this.#onEvent(m);
     });
-    events.socket.on("error", (e: unknown) => {
+    events.on("error", (e: unknown) => {
       // The kernel drops events when the socket's buffer overflows (ENOBUFS): re-read the links
       // and report what changed meanwhile. Any other error is not expected and is not hidden.
       if (errnoName(e) !== "ENOBUFS") throw wrapError(e, "recv(NETLINK_ROUTE)", "events");
@@ -493,9 +498,9 @@ class NetlinkRtnl implements Rtnl {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#events?.socket.close();
+    this.#events?.close();
     this.#events = null;
-    this.#sock.socket.close();
+    this.#sock.close();
   }
 }
 
@@ -509,9 +514,9 @@ function foreign(cidr: string, ifname: string): VipdOsError {
 
 /** Opens an rtnetlink socket in the caller's network namespace. */
 export async function openRtnl(o: RtnlOptions = {}): Promise<Rtnl> {
-  let sock: RtSocket;
+  let sock: NlSocket;
   try {
-    sock = createRtNetlink();
+    sock = createNetlink(Protocol.ROUTE);
   } catch (e) {
     throw wrapError(e, "socket(AF_NETLINK)", "NETLINK_ROUTE");
   }

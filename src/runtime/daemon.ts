@@ -2,6 +2,7 @@
 
 import type { Logger } from "pino";
 import { loadConfigFile, type VipdConfig } from "../config/index.js";
+import { Hooks } from "../hooks/index.js";
 import { configToSpecs } from "./config-view.js";
 import { type ControlServer, startControlServer } from "./control.js";
 import type { RunDaemon } from "./daemon-api.js";
@@ -84,6 +85,22 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
   engine.events.on("reloaded", (r) => {
     if (r.ok && pending) running = pending;
     pending = null;
+  });
+  // Trackers, fencing, notifications and sync groups (src/hooks), attached before the engine starts
+  // so that no event is missed; configured after start and after each applied reload.
+  const hooks = new Hooks({
+    engine,
+    logger: log,
+    links: {
+      getLink: (ifname) => ports.addresses.getLink(ifname),
+      onLinkChange: (cb) => ports.links.onLinkChange(cb),
+    },
+  });
+  const applyHooks = (c: VipdConfig): void => {
+    hooks.apply(c).catch((err: unknown) => log.error({ err }, `hooks: ${(err as Error).message}`));
+  };
+  engine.events.on("reloaded", (r) => {
+    if (r.ok) applyHooks(running);
   });
   const metrics = new VipdMetrics(engine, { version: VIPD_VERSION });
   const ops = new Operations({
@@ -189,6 +206,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     );
   }
   const stopped = engine.stopped.then(async (code) => {
+    await hooks.stop();
     lagGuard.stop();
     metrics.close();
     try {
@@ -209,6 +227,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     // Logged by the engine; `stopped` carries the exit code.
   }
   if (engine.phase === "running") {
+    applyHooks(config);
     lagGuard.start();
     const listen = config.global.metricsListen;
     if (listen) {

@@ -812,7 +812,6 @@ export class Engine<C> {
         this.#enqueue(inst, { type: "removeVips", vips: action.vips });
         return;
       case "announce":
-        if (action.reason === "split-brain") inst.counters.splitBrains++;
         this.#enqueue(inst, { type: "announce", vips: action.vips, reason: action.reason });
         return;
       case "requestFence":
@@ -832,7 +831,11 @@ export class Engine<C> {
         this.events.emit("cancelFence", { instance: inst.spec.name });
         return;
       case "notify":
-        inst.log.debug({ event: action.event, detail: action.detail }, "notify");
+        // Split brain (both outcomes: we won or lost the tie) is counted and logged at warn (issue 4).
+        if (action.event === "split_brain") {
+          inst.counters.splitBrains++;
+          inst.log.warn({ detail: action.detail, count: inst.counters.splitBrains }, "split brain");
+        } else inst.log.debug({ event: action.event, detail: action.detail }, "notify");
         this.events.emit("notify", {
           instance: inst.spec.name,
           event: action.event,

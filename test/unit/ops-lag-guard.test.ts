@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import {
+  LagGuard,
+  type LagGuardInstance,
+  smallestBudgetMs,
+  stallBudgetMs,
+} from "../../src/runtime/lag-guard.js";
+
+function guard(instances: LagGuardInstance[]) {
+  let t = 0;
+  const lags: number[] = [];
+  const stalls: { level: string; lagMs: number; budgetMs: number }[] = [];
+  const resigns: string[][] = [];
+  let armed: (() => void) | null = null;
+  const g = new LagGuard({
+    now: () => t,
+    instances: () => instances,
+    onLag: (ms) => lags.push(ms),
+    onStall: (e) => stalls.push(e),
+    onResign: (e) => resigns.push(e.instances),
+    probeMs: 10,
+    setInterval: (cb) => {
+      armed = cb;
+      return 1;
+    },
+    clearInterval: () => {
+      armed = null;
+    },
+  });
+  g.start();
+  /** The probe fires after `ms` (10 = on time). */
+  const tick = (ms: number) => {
+    t += ms;
+    armed?.();
+  };
+  return { g, tick, lags, stalls, resigns, armed: () => armed };
+}
+
+describe("lag guard", () => {
+  it("budget: Master_Down_Interval minus one interval, with the skew of priority 254", () => {
+    // 3 * 1000 + (2 * 1000) / 256 - 1000
+    expect(stallBudgetMs(1000)).toBeCloseTo(2007.8125, 4);
+    expect(stallBudgetMs(100)).toBeCloseTo(200.78125, 4);
+    expect(smallestBudgetMs([{ adverIntervalMs: 1000 }, { adverIntervalMs: 100 }])).toBeCloseTo(200.78, 2);
+    expect(smallestBudgetMs([])).toBeNull();
+  });
+
+  it("measures lag, warns past half the budget, resigns masters past the budget", () => {
+    const { g, tick, lags, stalls, resigns } = guard([
+      { name: "web", state: "master", adverIntervalMs: 100 },
+      { name: "db", state: "backup", adverIntervalMs: 1000 },
+    ]);
+    tick(10);
+    tick(15);
+    expect(lags).toEqual([0, 5]);
+    expect(stalls).toEqual([]);
+    tick(10 + 120); // 120 ms > 100.4 (half of ~200.8)
+    expect(stalls).toHaveLength(1);
+    expect(stalls[0]).toMatchObject({ level: "warning", lagMs: 120 });
+    expect(resigns).toEqual([]);
+    tick(10 + 250); // beyond the budget
+    expect(stalls[1]).toMatchObject({ level: "critical", lagMs: 250 });
+    expect(resigns).toEqual([["web"]]);
+    expect(g.counts).toEqual({ warning: 1, critical: 1 });
+    expect(g.worstLagMs).toBe(250);
+  });
+
+  it("does not resign when no instance is master, and stops probing after stop()", () => {
+    const { g, tick, stalls, resigns, armed } = guard([
+      { name: "web", state: "backup", adverIntervalMs: 100 },
+    ]);
+    tick(1000);
+    expect(stalls[0]?.level).toBe("critical");
+    expect(resigns).toEqual([]);
+    g.stop();
+    expect(armed()).toBeNull();
+  });
+
+  it("a real stall of the event loop is measured", async () => {
+    const lags: number[] = [];
+    const g = new LagGuard({
+      now: () => performance.now(),
+      instances: () => [{ name: "web", state: "master", adverIntervalMs: 50 }],
+      onLag: (ms) => lags.push(ms),
+      onStall: () => {},
+      onResign: () => {},
+      probeMs: 5,
+    });
+    g.start();
+    await new Promise((r) => setTimeout(r, 20));
+    const until = performance.now() + 150;
+    while (performance.now() < until) {
+      // Busy: the event loop is blocked for 150 ms.
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    g.stop();
+    expect(g.worstLagMs).toBeGreaterThan(100);
+    expect(g.counts.critical).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,139 @@
+// False positives: a vipd pair (VRID 51) and a keepalived pair (VRID 52) run side by side at the
+// smallest interval on one LAN while stress-ng loads every core, for a fixed period. Counted: state
+// transitions after the pairs settled (each one is spurious: nothing failed), and the worst gap
+// between two consecutive adverts of each master as the client saw them (the budget before a
+// backup takes over is Master_Down_Interval).
+import type { ChildProcess } from "node:child_process";
+import type { Lab } from "../test/lab/netns.js";
+import { type AgentKind, type BenchAgent, startAgent } from "./agents.js";
+import { masterDownIntervalMs } from "./stats.js";
+import type { WireWatch } from "./wire.js";
+
+export interface FalsePositiveResult {
+  agent: AgentKind;
+  intervalMs: number;
+  durationS: number;
+  stressCpus: number;
+  spuriousTransitions: number;
+  transitions: { host: string; to: string; atMs: number }[];
+  advertsSeen: number;
+  worstAdvertGapMs: number;
+  /** Gaps between consecutive master adverts, in ms (every one, for the JSON). */
+  gapsMs: number[];
+  budgetMs: number;
+  /** vipd only: the daemon's own worst timer lateness (status), master and backup. */
+  worstTimerLatenessMs: { master: number | null; backup: number | null };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function falsePositives(
+  lab: Lab,
+  wire: WireWatch,
+  o: { intervalMs: number; durationS: number; stressCpus: number; log: (l: string) => void },
+): Promise<FalsePositiveResult[]> {
+  const pairs: { kind: AgentKind; vrid: number; hosts: [string, string]; vip: string }[] = [
+    { kind: "vipd", vrid: 51, hosts: ["a", "b"], vip: "192.0.2.201" },
+    { kind: "keepalived", vrid: 52, hosts: ["c", "d"], vip: "192.0.2.202" },
+  ];
+  const agents: { kind: AgentKind; vrid: number; master: BenchAgent; backup: BenchAgent }[] = [];
+  let stress: ChildProcess | undefined;
+  try {
+    for (const p of pairs) {
+      const inst = (priority: number) => ({
+        name: "VI_1",
+        vrid: p.vrid,
+        priority,
+        advertIntMs: o.intervalMs,
+        vip: `${p.vip}/24`,
+      });
+      const [m, b] = await Promise.all([
+        startAgent(p.kind, lab.host(p.hosts[0]), { instances: [inst(200)] }),
+        startAgent(p.kind, lab.host(p.hosts[1]), { instances: [inst(100)] }),
+      ]);
+      agents.push({ kind: p.kind, vrid: p.vrid, master: m, backup: b });
+    }
+    const deadline = Date.now() + 20_000;
+    while (!agents.every((x) => x.master.state("VI_1") === "master" && x.backup.state("VI_1") === "backup")) {
+      if (Date.now() > deadline) throw new Error("false-positive pairs did not settle within 20 s");
+      await sleep(20);
+    }
+    await sleep(500);
+    stress = lab
+      .host("client")
+      .spawn(["stress-ng", "--cpu", String(o.stressCpus), "--timeout", `${o.durationS + 30}s`, "--quiet"], {
+        stdio: "ignore",
+      });
+    await sleep(1000); // let the load ramp up before counting
+    const startMs = Date.now();
+    const before = agents.map((x) => x.master.transitions().length + x.backup.transitions().length);
+    o.log(`  ${o.durationS} s at ${o.intervalMs} ms under stress-ng --cpu ${o.stressCpus} ...`);
+    // Keep memory flat on long runs: fold the adverts into per-pair gap lists every second.
+    const lastSeen = new Map<string, number>();
+    const gaps = new Map<string, number[]>();
+    const counts = new Map<string, number>();
+    const fold = () => {
+      for (const adv of wire.adverts()) {
+        if (adv.atMs < startMs || adv.priority !== 200) continue;
+        const key = String(adv.vrid);
+        const prev = lastSeen.get(key);
+        if (prev !== undefined && adv.atMs > prev) {
+          const list = gaps.get(key) ?? [];
+          list.push(adv.atMs - prev);
+          gaps.set(key, list);
+        }
+        if (prev === undefined || adv.atMs > prev) {
+          lastSeen.set(key, adv.atMs);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+      }
+      wire.forget(Date.now());
+    };
+    const endMs = startMs + o.durationS * 1000;
+    while (Date.now() < endMs) {
+      await sleep(Math.min(1000, endMs - Date.now()));
+      fold();
+    }
+    await sleep(200);
+    fold();
+    const results: FalsePositiveResult[] = [];
+    for (const [i, x] of agents.entries()) {
+      const all = [
+        ...x.master.transitions().map((t) => ({ host: x.master.host.name, to: t.to, atMs: t.atMs })),
+        ...x.backup.transitions().map((t) => ({ host: x.backup.host.name, to: t.to, atMs: t.atMs })),
+      ];
+      const spurious = all.filter((t) => t.atMs >= startMs);
+      const g = gaps.get(String(x.vrid)) ?? [];
+      const st = await Promise.all([
+        x.master.status().catch(() => null),
+        x.backup.status().catch(() => null),
+      ]);
+      results.push({
+        agent: x.kind,
+        intervalMs: o.intervalMs,
+        durationS: o.durationS,
+        stressCpus: o.stressCpus,
+        spuriousTransitions: Math.max(spurious.length, all.length - before[i]!),
+        transitions: spurious,
+        advertsSeen: counts.get(String(x.vrid)) ?? 0,
+        worstAdvertGapMs: g.length ? Math.max(...g) : Number.NaN,
+        gapsMs: g.map((v) => Math.round(v * 1000) / 1000),
+        budgetMs: masterDownIntervalMs(o.intervalMs, 100),
+        worstTimerLatenessMs: {
+          master: st[0]?.timer.worstLatenessMs ?? null,
+          backup: st[1]?.timer.worstLatenessMs ?? null,
+        },
+      });
+    }
+    return results;
+  } finally {
+    if (stress?.pid !== undefined) {
+      try {
+        process.kill(-stress.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(agents.flatMap((x) => [x.master.stop(), x.backup.stop()]));
+  }
+}

@@ -1,0 +1,61 @@
+// CPU time and resident memory of every process inside a lab namespace, from /proc.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+let clkTck: number | undefined;
+function ticksPerSecond(): number {
+  clkTck ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  return clkTck;
+}
+
+export function namespacePids(ns: string): number[] {
+  const out = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .map((l) => Number.parseInt(l, 10))
+    .filter((p) => Number.isInteger(p) && p > 0);
+}
+
+export interface ProcSample {
+  atMs: number;
+  /** utime + stime of every process, seconds. */
+  cpuS: number;
+  rssKiB: number;
+  pids: number[];
+}
+
+function readStat(pid: number): { cpuTicks: number; rssKiB: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+    return { cpuTicks: utime + stime, rssKiB: rss ? Number(rss[1]) : 0 };
+  } catch {
+    return null; // exited meanwhile
+  }
+}
+
+export function sampleNamespace(ns: string): ProcSample {
+  const pids = namespacePids(ns);
+  let ticks = 0;
+  let rss = 0;
+  for (const pid of pids) {
+    const s = readStat(pid);
+    if (s) {
+      ticks += s.cpuTicks;
+      rss += s.rssKiB;
+    }
+  }
+  return { atMs: performance.now(), cpuS: ticks / ticksPerSecond(), rssKiB: rss, pids };
+}
+
+/** CPU use between two samples as a percentage of one core. */
+export function cpuPercent(a: ProcSample, b: ProcSample): number {
+  const dt = (b.atMs - a.atMs) / 1000;
+  if (dt <= 0) throw new RangeError("samples are not in time order");
+  return ((b.cpuS - a.cpuS) / dt) * 100;
+}

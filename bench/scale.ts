@@ -1,0 +1,83 @@
+// Scale: host a runs N VRIDs as master (priority 200), host b the same N as backup (priority 100);
+// after both settled, the CPU use and RSS of each host's processes are read from /proc over a window.
+import type { Lab } from "../test/lab/netns.js";
+import { type AgentKind, type BenchAgent, type BenchInstance, startAgent } from "./agents.js";
+import { cpuPercent, sampleNamespace } from "./proc.js";
+import { masterDownIntervalMs } from "./stats.js";
+
+export interface ScaleResult {
+  agent: AgentKind;
+  vrids: number;
+  intervalMs: number;
+  windowS: number;
+  masterCpuPercent: number;
+  backupCpuPercent: number;
+  masterRssMiB: number;
+  backupRssMiB: number;
+  settleMs: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** VIP of VRID i (1..255): 198.51.100.i/32, and 192.0.2.254/32 for 255. */
+export function scaleVip(vrid: number): string {
+  return vrid <= 254 ? `198.51.100.${vrid}/32` : "192.0.2.254/32";
+}
+
+export async function scaleRun(
+  lab: Lab,
+  kind: AgentKind,
+  vrids: number,
+  intervalMs: number,
+  windowS: number,
+): Promise<ScaleResult> {
+  const a = lab.host("a");
+  const b = lab.host("b");
+  const set = (priority: number): BenchInstance[] =>
+    Array.from({ length: vrids }, (_, i) => ({
+      name: `VI_${i + 1}`,
+      vrid: i + 1,
+      priority,
+      advertIntMs: intervalMs,
+      vip: scaleVip(i + 1),
+    }));
+  const t0 = Date.now();
+  const agents: BenchAgent[] = [];
+  try {
+    const started = await Promise.all([
+      startAgent(kind, a, { instances: set(200), startTimeoutMs: 60_000 }),
+      startAgent(kind, b, { instances: set(100), startTimeoutMs: 60_000 }),
+    ]);
+    agents.push(...started);
+    const [ma, mb] = started;
+    const deadline = Date.now() + 2 * masterDownIntervalMs(intervalMs, 1) + 60_000;
+    const names = set(0).map((i) => i.name);
+    while (!names.every((n) => ma.state(n) === "master" && mb.state(n) === "backup")) {
+      if (Date.now() > deadline) {
+        const bad = names.filter((n) => !(ma.state(n) === "master" && mb.state(n) === "backup")).length;
+        throw new Error(`${kind} ${vrids} VRIDs at ${intervalMs} ms: ${bad} not settled`);
+      }
+      await sleep(50);
+    }
+    const settleMs = Date.now() - t0;
+    await sleep(Math.max(1000, 3 * intervalMs)); // past the start-up work and the first GARP burst
+    const s0 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
+    await sleep(windowS * 1000);
+    const s1 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
+    return {
+      agent: kind,
+      vrids,
+      intervalMs,
+      windowS,
+      masterCpuPercent: cpuPercent(s0[0]!, s1[0]!),
+      backupCpuPercent: cpuPercent(s0[1]!, s1[1]!),
+      masterRssMiB: Math.max(s0[0]!.rssKiB, s1[0]!.rssKiB) / 1024,
+      backupRssMiB: Math.max(s0[1]!.rssKiB, s1[1]!.rssKiB) / 1024,
+      settleMs,
+    };
+  } finally {
+    await Promise.all(agents.map((x) => x.stop()));
+    for (const h of [a, b])
+      await h.exec(["ip", "addr", "flush", "dev", h.ifname, "scope", "global", "to", "198.51.100.0/24"]);
+  }
+}

@@ -1,0 +1,128 @@
+// CI smoke of `npm run bench`: a few runs of every scenario, for both agents. It asserts only that
+// the benchmark produced well-formed samples (every figure present and finite, times in order, the
+// report and chart rendered), never a timing target: those are read from the full run's output.
+import { describe, expect, it } from "vitest";
+import { markdownReport, takeoverSvg } from "../../bench/report.js";
+import { defaultOptions, parseArgs, runBench } from "../../bench/run.js";
+import { masterDownIntervalMs, percentileSorted, summarize } from "../../bench/stats.js";
+import { parseAddrLine, parseAdvertLine } from "../../bench/wire.js";
+import { labAvailable } from "./netns.js";
+
+describe("bench statistics and parsers", () => {
+  it("summarizes with nearest-rank percentiles", () => {
+    const s = summarize([5, 1, 4, 2, 3, 6, 7, 8, 9, 10]);
+    expect(s).toEqual({ n: 10, min: 1, median: 5, p95: 10, max: 10 });
+    expect(summarize([])).toEqual({ n: 0, min: null, median: null, p95: null, max: null });
+    expect(percentileSorted([1, 2, 3], 0)).toBe(1);
+    expect(() => percentileSorted([1], 101)).toThrow(/not in 0..100/);
+    expect(() => summarize([1, Number.NaN])).toThrow(/not a finite number/);
+    expect(masterDownIntervalMs(100, 100)).toBeCloseTo(360.9375, 6);
+  });
+
+  it("parses tcpdump VRRP lines and ip monitor lines", () => {
+    const adv = parseAdvertLine(
+      "1700000000.123456 02:00:00:00:00:0b > 01:00:5e:00:00:12, ethertype IPv4 (0x0800), length 54: 192.0.2.11 > 224.0.0.18: VRRPv3, Advertisement, vrid 51, prio 200, intvl 10cs, length 12",
+    );
+    expect(adv).toEqual({ atMs: 1700000000123.456, src: "192.0.2.11", version: 3, vrid: 51, priority: 200 });
+    expect(
+      parseAdvertLine(
+        "1700000000.1 02:00:00:00:00:0b > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.200 tell 192.0.2.200, length 28",
+      ),
+    ).toBeUndefined();
+    const add = parseAddrLine(
+      "[2026-01-02T03:04:05.000250] 2: eth0    inet 192.0.2.200/24 scope global eth0",
+    );
+    expect(add?.added).toBe(true);
+    expect(add?.cidr).toBe("192.0.2.200/24");
+    expect(add?.atMs).toBeCloseTo(new Date(2026, 0, 2, 3, 4, 5).getTime() + 0.25, 6);
+    expect(
+      parseAddrLine("[2026-01-02T03:04:05.000250] Deleted 2: eth0    inet 192.0.2.200/24 scope global eth0")
+        ?.added,
+    ).toBe(false);
+    expect(parseAddrLine("garbage")).toBeUndefined();
+  });
+
+  it("refuses bad options with a clear message", () => {
+    expect(() => parseArgs(["--intervals", "15"])).toThrow(/not a multiple of 10/);
+    expect(() => parseArgs(["--agents", "vrrpd"])).toThrow(/'vrrpd' is not one of vipd, keepalived/);
+    expect(() => parseArgs(["--scale-vrids", "0"])).toThrow(/not an integer in 1..255/);
+    expect(() => parseArgs(["--faults", "cut,fire"])).toThrow(/'fire' is not one of/);
+    const q = parseArgs(["--quick"]);
+    expect([q.runs, q.fpDurationS, q.scaleWindowS]).toEqual([3, 15, 5]);
+    expect(defaultOptions(false).fpDurationS).toBe(600);
+  });
+});
+
+describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
+  it("produces well-formed samples for every scenario and both agents", { timeout: 600_000 }, async () => {
+    const o = defaultOptions(true);
+    Object.assign(o, {
+      intervalsMs: [100, 10],
+      runs: 2,
+      fpDurationS: 3,
+      scaleVrids: [1, 20],
+      scaleIntervalsMs: [100],
+      scaleWindowS: 2,
+      startupRuns: 2,
+      outDir: null,
+      command: "bench smoke",
+      log: () => undefined,
+    });
+    const r = await runBench(o);
+    expect(r.errors).toEqual([]);
+
+    // Failover: 2 runs x 3 faults x 2 intervals x 2 agents, each with both adverts and a VIP.
+    expect(r.failover).toHaveLength(24);
+    for (const s of r.failover) {
+      expect(Number.isFinite(s.advertGapMs)).toBe(true);
+      expect(s.newAdvertAtMs).toBeGreaterThan(s.oldAdvertAtMs);
+      expect(s.overheadMs).toBeCloseTo(s.advertGapMs - s.boundMs, 9);
+      expect(s.vipAddedAtMs).not.toBeNull();
+      expect(s.announceAtMs).not.toBeNull();
+      if (s.agent === "vipd") {
+        expect(s.timeline?.vipAddedToFirstAnnounce).toEqual(expect.any(Number));
+        expect(s.timerLatenessMs).toEqual(expect.any(Number));
+      } else expect(s.timeline).toBeNull();
+    }
+
+    // False positives: one result per agent, with adverts seen and a gap measured.
+    expect(r.falsePositives.map((f) => f.agent).sort()).toEqual(["keepalived", "vipd"]);
+    for (const f of r.falsePositives) {
+      expect(f.advertsSeen).toBeGreaterThan(10);
+      expect(Number.isFinite(f.worstAdvertGapMs)).toBe(true);
+      expect(f.spuriousTransitions).toBe(f.transitions.length);
+    }
+    expect(r.falsePositives.find((f) => f.agent === "vipd")?.worstTimerLatenessMs.master).toEqual(
+      expect.any(Number),
+    );
+
+    // Scale: both agents at both sizes, with CPU and RSS read.
+    expect(r.scale).toHaveLength(4);
+    for (const s of r.scale) {
+      expect(s.masterCpuPercent).toBeGreaterThanOrEqual(0);
+      expect(s.masterRssMiB).toBeGreaterThan(1);
+      expect(s.backupRssMiB).toBeGreaterThan(1);
+    }
+
+    // Start-up: vipd sends READY=1; every run saw a first advert after the process started.
+    expect(r.startup).toHaveLength(4);
+    for (const s of r.startup) expect(s.firstAdvertMs).toBeGreaterThan(0);
+    for (const s of r.startup.filter((x) => x.agent === "vipd")) expect(s.readyMs).toBeGreaterThan(0);
+
+    // Orphans: all four cases measured; keepalived left dead keeps its VIP.
+    expect(r.orphan.map((x) => `${x.agent}/${x.method}`)).toEqual([
+      "vipd/cleanup",
+      "vipd/restart",
+      "keepalived/restart",
+      "keepalived/none",
+    ]);
+    expect(r.orphan.find((x) => x.agent === "keepalived" && x.method === "none")?.vipLingersMs).toBeNull();
+
+    const md = markdownReport(r);
+    expect(md).toContain("| figure | interval | vipd | keepalived | RFC bound |");
+    expect(md).toContain("False positives");
+    const svg = takeoverSvg(r.failover);
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.match(/<circle /g)).toHaveLength(24);
+  });
+});

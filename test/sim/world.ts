@@ -419,10 +419,8 @@ export class Simulation {
     if (overlap && this.overlapSince === null) {
       this.overlapSince = this.now;
       this.stats.vipOverlaps++;
-      const cause = classifyOverlap(
-        this,
-        this.nodes.filter((n) => n.held.size > 0),
-      ).cause;
+      const holders = this.nodes.filter((n) => n.held.size > 0);
+      const cause = this.config.fencing === null ? "no-fencing" : classifyOverlap(this, holders).cause;
       this.stats.overlapCauses[cause] = (this.stats.overlapCauses[cause] ?? 0) + 1;
     } else if (!overlap && this.overlapSince !== null) {
       this.stats.maxVipOverlapMs = Math.max(this.stats.maxVipOverlapMs, this.now - this.overlapSince);

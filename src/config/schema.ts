@@ -107,7 +107,7 @@ const notifyKeys = {
 /** Fence agent option names as the fence-agent stdin protocol carries them. */
 const fenceArgs = () =>
   z.record(
-    z.string().regex(/^[a-z][a-z0-9_]*$/, { error: "fence agent option names use a-z, 0-9 and _" }),
+    z.string(),
     z.union([z.string(), z.number(), z.boolean()], { error: "must be a string, number or boolean" }),
     { error: "must be a mapping of fence agent options (key: value)" },
   );

@@ -78,6 +78,15 @@ function fenceOf(raw: RawFence, at: PathKey[], out: PathIssue[]): FenceConfig {
     level.map((agent, ai) => {
       const args: Record<string, string> = {};
       for (const [k, v] of Object.entries(agent.args ?? {})) {
+        if (!/^[a-z][a-z0-9_]*$/.test(k)) {
+          out.push(
+            issueAt(
+              [...at, "levels", li, ai, "args", k],
+              "key",
+              "fence agent option names use a-z, 0-9 and _",
+            ),
+          );
+        }
         const text = String(v);
         if (/[\n\r\0]/.test(text)) {
           out.push(

@@ -8,7 +8,7 @@ import type { Input } from "../../src/core/types.js";
 import { Fencer, fenceStdin } from "../../src/hooks/fence.js";
 import { NotifyQueue, notifyRuns } from "../../src/hooks/notify.js";
 import { SyncGroup } from "../../src/hooks/sync-group.js";
-import { silent, type TempDir, tempDir, waitFor } from "./hooks-helpers.js";
+import { silent, type TempDir, tempDir } from "./hooks-helpers.js";
 
 let t: TempDir;
 beforeEach(() => {

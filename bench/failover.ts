@@ -134,10 +134,12 @@ export async function failoverBlock(
             `${kind} ${fault} run ${run}: no ${fault === "stop" ? "priority-0 " : ""}advert from a seen`,
           );
         const boundMs = fault === "stop" ? skewTimeMs(intervalMs, PRIO_B) : mdi;
-        const tl =
-          B.timelines()
-            .filter((t) => t.atMs >= t0)
-            .at(0) ?? null;
+        // vipd logs its timeline after the first announcement: give the log line time to arrive.
+        let tl: VipdTimeline | null = null;
+        for (let i = 0; kind === "vipd" && i < 200 && tl === null; i++) {
+          tl = B.timelines().find((t) => t.atMs >= t0) ?? null;
+          if (tl === null) await sleep(10);
+        }
         const gap = first.atMs - old.atMs;
         const sample: FailoverSample = {
           agent: kind,

@@ -48,6 +48,8 @@ export interface VipdOptions {
   instances: VipdInstance[];
   /** Keys of `global`, merged over this helper's defaults (snake_case, as in docs/config.md). */
   global?: Record<string, unknown>;
+  /** Other top-level sections (track_scripts, track_http, sync_groups, ...), copied as they are. */
+  top?: Record<string, unknown>;
   mode?: "src" | "dist";
   logLevel?: "info" | "debug" | "trace";
   /** Milliseconds to wait for "vipd running" (default 15000: tsx compiles on the first start). */
@@ -139,7 +141,7 @@ export function renderVipdConfig(host: LabHost, dir: string, o: VipdOptions): st
     metrics_listen: false,
     ...o.global,
   };
-  return stringify({ global, instances });
+  return stringify({ global, ...o.top, instances });
 }
 
 function argvFor(mode: "src" | "dist", configPath: string, logLevel: string): string[] {

@@ -8,7 +8,8 @@
         "src/vrrp_socket.cc",
         "src/packet_socket.cc",
         "src/timer.cc",
-        "src/notify.cc"
+        "src/notify.cc",
+        "src/peercred.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -3,6 +3,7 @@
 
 #include "packet_socket.h"
 #include "notify.h"
+#include "peercred.h"
 #include "timer.h"
 #include "vrrp_socket.h"
 
@@ -13,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vipd::InitPacketSocket(env, exports);
   vipd::InitTimer(env, exports);
   vipd::InitNotify(env, exports);
+  vipd::InitPeerCred(env, exports);
   return exports;
 }
 

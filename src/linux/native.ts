@@ -88,6 +88,8 @@ interface Addon {
   HighResTimer: new (onFire: () => void) => AddonTimer;
   monotonicNowMs(): number;
   sdNotify(address: string, state: string): boolean;
+  /** Absent in addons built before it was added. */
+  peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
 }
 
 const ADDON_RELATIVE = "native/build/Release/vipd_native.node";
@@ -226,6 +228,17 @@ export function createHighResTimer(cb: () => void): HighResTimer {
       timer.close();
     },
   };
+}
+
+/**
+ * SO_PEERCRED of a connected Unix stream socket (the control socket's callers). Returns null when
+ * the addon predates this function; throws VipdOsError when getsockopt fails.
+ */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } | null {
+  const native = loadAddon();
+  if (typeof native.peerCredentials !== "function") return null;
+  const fn = native.peerCredentials.bind(native);
+  return call(() => fn(fd));
 }
 
 /** CLOCK_MONOTONIC in milliseconds (fractional): the clock createHighResTimer is armed on. */

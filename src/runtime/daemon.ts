@@ -1,10 +1,12 @@
 // `vipd run`: the engine on the real Linux ports, the config loader and the control socket.
 
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { loadConfigFile, type VipdConfig } from "../config/index.js";
 import { Hooks } from "../hooks/index.js";
+import { peerCredentials } from "../linux/native.js";
 import { configToSpecs } from "./config-view.js";
-import { type ControlServer, startControlServer } from "./control.js";
+import { type ControlServer, type PeerCredentials, startControlServer } from "./control.js";
 import type { RunDaemon } from "./daemon-api.js";
 import { Engine, EX_OSERR } from "./engine.js";
 import { LagGuard } from "./lag-guard.js";
@@ -51,6 +53,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
         path: config.global.controlSocket,
         group: config.global.controlGroup,
         logger: log,
+        ...(o.ports === undefined ? { peerCredentials: (s: Socket) => socketPeer(s, log) } : {}),
       });
     } catch (err) {
       log.error({ err }, `cannot open the control socket: ${(err as Error).message}`);
@@ -250,6 +253,18 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     status: () => engine.status(),
     engine,
   };
+}
+
+/** The caller of a control connection (SO_PEERCRED through the native addon), or null. */
+function socketPeer(socket: Socket, log: Logger): PeerCredentials | null {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return null;
+  try {
+    return peerCredentials(fd);
+  } catch (err) {
+    log.warn({ err }, "cannot read the control caller's credentials");
+    return null;
+  }
 }
 
 function failedHandle(code: number): DaemonHandle {

@@ -71,6 +71,8 @@ export interface DaemonEvents {
   timeline: [FailoverTimeline];
   discarded: [{ instance: string | null; reason: string }];
   reloaded: [{ ok: boolean; error?: string }];
+  /** A fence attempt finished (fed by the hooks through input()). */
+  fenceResult: [{ instance: string; ok: boolean; detail: string }];
 }
 
 export interface EngineOptions<C> {
@@ -292,6 +294,8 @@ export class Engine<C> {
       inst.timeline.fenceDoneMs = this.#ports.clock.now();
       inst.timeline.fenceOk = input.ok;
     }
+    if (input.type === "fenceResult")
+      this.events.emit("fenceResult", { instance, ok: input.ok, detail: input.detail });
     this.#feed(inst, input);
     return true;
   }

@@ -238,11 +238,14 @@ export class VipdMetrics {
     const onState = (e: DaemonEvents["stateChanged"][0]) =>
       this.#transitions.inc({ instance: e.instance, from: e.from, to: e.to, reason: e.reason });
     const onTimeline = (t: FailoverTimeline) => this.#onTimeline(t);
+    const onFence = (e: DaemonEvents["fenceResult"][0]) => this.fenceResult(e.instance, e.ok);
     source.events.on("stateChanged", onState);
     source.events.on("timeline", onTimeline);
+    source.events.on("fenceResult", onFence);
     this.#listeners.push(
       () => source.events.off("stateChanged", onState),
       () => source.events.off("timeline", onTimeline),
+      () => source.events.off("fenceResult", onFence),
     );
   }
 
@@ -256,7 +259,7 @@ export class VipdMetrics {
       this.#failover.observe({ instance: t.instance }, d.lastAdvertToFirstAnnounce / 1000);
   }
 
-  /** A fence attempt finished (fencing hooks call this). */
+  /** A fence attempt finished (counted from the engine's fenceResult event). */
   fenceResult(instance: string, ok: boolean): void {
     this.#fence.inc({ instance, result: ok ? "ok" : "failed" });
   }

@@ -54,6 +54,8 @@ instances:
     // The master goes silent: takeover after Master_Down_Interval.
     await world.clock.advance(4000);
     metrics.fenceResult("web", true);
+    // Fence results fed to the engine are counted too (the instance is master: the core ignores it).
+    engine.input("web", { type: "fenceResult", ok: false, detail: "agent exit 1" });
     metrics.lag(12);
     metrics.stall("warning");
     const text = await metrics.text();
@@ -74,6 +76,7 @@ instances:
     // Heard at t=1000, silent: Master_Down_Interval for priority 100 at 1 s is 3609.375 ms.
     expect(value(text, "vipd_failover_detect_seconds_sum", { instance: "web" })).toBeCloseTo(3.609, 2);
     expect(value(text, "vipd_fence_results_total", { instance: "web", result: "ok" })).toBe(1);
+    expect(value(text, "vipd_fence_results_total", { instance: "web", result: "failed" })).toBe(1);
     expect(value(text, "vipd_event_loop_lag_seconds")).toBeCloseTo(0.012, 6);
     expect(value(text, "vipd_event_loop_stalls_total", { level: "warning" })).toBe(1);
     expect(value(text, "vipd_event_loop_stalls_total", { level: "critical" })).toBe(0);

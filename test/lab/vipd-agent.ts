@@ -111,6 +111,23 @@ const IS_TS = import.meta.url.endsWith(".ts");
 const REPO = fileURLToPath(new URL(IS_TS ? "../../" : "../../../", import.meta.url));
 const STATES = new Set<string>(["initialize", "backup", "fencing", "master", "fault"]);
 
+// Temp dirs of agents still running, removed at process exit too (Ctrl-C of the demo: the lab's own
+// exit hook kills the agents, so their 'close' events never run).
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+function trackDir(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+function releaseDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
+
 const durationText = (ms: number) => `${ms}ms`;
 
 /** The vipd.yaml for these options (exported for tests). */
@@ -153,11 +170,12 @@ function argvFor(mode: "src" | "dist", configPath: string, logLevel: string): st
 /** Starts vipd in host's namespace; resolves once it logged "vipd running". */
 export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgent> {
   const dir = mkdtempSync(join(tmpdir(), "vipd-agent-"));
+  trackDir(dir);
   let configText: string;
   try {
     configText = renderVipdConfig(host, dir, o);
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
+    releaseDir(dir);
     throw e;
   }
   const configPath = join(dir, "vipd.yaml");
@@ -230,7 +248,7 @@ export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgen
     child.once("close", (code, signal) => {
       exitCode = code;
       exitInfo = signal ? `signal ${signal}` : `code ${code}`;
-      rmSync(dir, { recursive: true, force: true });
+      releaseDir(dir);
       notify();
       resolve();
     });

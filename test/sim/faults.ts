@@ -13,7 +13,8 @@ export type FaultKind =
   | "stop"
   | "stall"
   | "tracker"
-  | "linkFlap";
+  | "linkFlap"
+  | "maintenance";
 
 export interface FaultProfile {
   name: string;
@@ -33,12 +34,23 @@ const none: Record<FaultKind, number> = {
   stall: 0,
   tracker: 0,
   linkFlap: 0,
+  maintenance: 0,
 };
 
 export const PROFILES: readonly FaultProfile[] = [
   {
     name: "mixed",
-    weights: { partition: 1, oneWay: 1, storm: 1, crash: 1, stop: 1, stall: 1, tracker: 1, linkFlap: 1 },
+    weights: {
+      partition: 1,
+      oneWay: 1,
+      storm: 1,
+      crash: 1,
+      stop: 1,
+      stall: 1,
+      tracker: 1,
+      linkFlap: 1,
+      maintenance: 0.5,
+    },
     faultsPerPhase: [1, 3],
     phaseIntervals: [2, 30],
   },
@@ -68,7 +80,7 @@ export const PROFILES: readonly FaultProfile[] = [
   },
   {
     name: "priorities",
-    weights: { ...none, tracker: 4, stop: 1, crash: 1 },
+    weights: { ...none, tracker: 4, stop: 1, crash: 1, maintenance: 1 },
     faultsPerPhase: [1, 3],
     phaseIntervals: [2, 15],
   },
@@ -207,6 +219,14 @@ export class ChaosDriver {
           at(start, { type: "link", node, up: false });
         }
         at(end, { type: "link", node, up: true });
+        return;
+      }
+      case "maintenance": {
+        // Usually a master is put in maintenance (a planned handover); it always ends in its phase.
+        const masters = sim.masters();
+        const node = masters.length > 0 && rng.chance(0.7) ? rng.pick(masters).index : anyNode();
+        at(start, { type: "maintenance", node, on: true });
+        at(end, { type: "maintenance", node, on: false });
         return;
       }
       default: {

@@ -69,7 +69,9 @@ export type Op =
   | { type: "stormEnd" }
   | { type: "stall"; node: number; ms: number }
   | { type: "tracker"; node: number; weight: number }
-  | { type: "link"; node: number; up: boolean };
+  | { type: "link"; node: number; up: boolean }
+  /** Operator maintenance mode: the node resigns (priority 0) and stays out of elections. */
+  | { type: "maintenance"; node: number; on: boolean };
 
 interface Frame {
   from: number;
@@ -108,6 +110,8 @@ export interface SimNode {
   deadline: number | null;
   timerGen: number;
   trackerWeight: number;
+  /** Operator maintenance mode (kept across restarts, like a config flag). */
+  maintenance: boolean;
   fence: { id: number; target: string } | null;
   /** Time at which this node last became master, for the checkers. */
   masterSince: number | null;
@@ -285,6 +289,7 @@ export class Simulation {
         deadline: null,
         timerGen: 0,
         trackerWeight: 0,
+        maintenance: false,
         fence: null,
         masterSince: null,
         masterVia: null,
@@ -488,6 +493,7 @@ export class Simulation {
         this.feed(node, { type: "startup" });
         if (!node.linkUp) this.feed(node, { type: "linkChanged", up: false });
         if (node.trackerWeight !== 0) this.feedTracker(node);
+        if (node.maintenance) this.feed(node, { type: "maintenance", on: true });
         return;
       }
       case "crash": {
@@ -566,6 +572,14 @@ export class Simulation {
         node.linkUp = op.up;
         this.note(`${node.name} link ${op.up ? "up" : "down"}`);
         if (node.router !== null) this.feed(node, { type: "linkChanged", up: op.up });
+        return;
+      }
+      case "maintenance": {
+        const node = this.node(op.node);
+        if (node.maintenance === op.on) return;
+        node.maintenance = op.on;
+        this.note(`${node.name} maintenance ${op.on ? "on" : "off"}`);
+        if (node.router !== null) this.feed(node, { type: "maintenance", on: op.on });
         return;
       }
       default: {

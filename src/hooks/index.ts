@@ -92,8 +92,17 @@ export class Hooks {
     return this.#queues.get(name);
   }
 
-  /** (Re)configures everything for this config. */
+  /** (Re)configures everything for this config: `configure`, then the trackers. */
   async apply(config: VipdConfig): Promise<void> {
+    this.configure(config);
+    await this.#hub.apply(config);
+  }
+
+  /**
+   * The synchronous part of apply: fencers, notify queues, sync groups, the witness. Call it before
+   * the engine starts so that the first events (startup -> backup) are notified too.
+   */
+  configure(config: VipdConfig): void {
     this.#config = config;
     const g = config.global;
     const user = resolveScriptUser(g.scriptUser);
@@ -202,8 +211,6 @@ export class Hooks {
       }
       for (const m of members) this.#hub.setExternal(m, "witness", toTrackerResult(t.status, 0));
     }
-
-    await this.#hub.apply(config);
   }
 
   /** Stops trackers and fences; gives queued notifications (stop events) a bounded time to finish. */

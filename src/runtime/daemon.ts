@@ -224,6 +224,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     }
     return code;
   });
+  hooks.configure(config);
   try {
     await engine.start(config);
   } catch {

@@ -105,7 +105,8 @@ describe("notify", () => {
     const slow = t.script("slow", "sleep 1");
     const t0 = performance.now();
     q.push({ seq: 1, event: "master", runs: [{ argv: [slow], env: {} }] });
-    expect(performance.now() - t0).toBeLessThan(50);
+    // push returns while the 1 s script is still running (spawning it is the only cost).
+    expect(performance.now() - t0).toBeLessThan(500);
     expect(q.pending).toBe(1);
     q.stop();
   });

@@ -54,7 +54,11 @@ export class Machine {
   peerResigned = false;
   /** A live lower-priority master whose adverts we discard to preempt it (no fence needed for it). */
   preemptTarget: { address: string; at: number } | null = null;
-  /** keepalived's preempt_delay: until this time a Backup does not preempt a lower master. */
+  /**
+   * keepalived's preempt_delay: until this time a Backup follows a lower-priority master instead of
+   * preempting it. The window opens when the router enters Backup from Initialize or Fault (startup
+   * or recovery); the owner is never held back.
+   */
   preemptHoldUntil = Number.NEGATIVE_INFINITY;
   fenceBackoffMs: number;
 

@@ -120,7 +120,7 @@ async function runThree(row: Row, order: Order, kaOver: Partial<KeepalivedInstan
       const t1 = await crash(first);
       await expectElected(row, nodes, second);
       log.push(
-        `kill ${first.name} -> ${second.name} (lowest ${third.name} went master ${masterEntries(third, t1)} times)`,
+        `kill ${first.name} -> ${second.name} master in ${(masterAt(second, t1) ?? Number.NaN) - t1} ms (lowest ${third.name} went master ${masterEntries(third, t1)} times)`,
       );
       const t2 = await crash(second);
       await expectElected(row, nodes, third);

@@ -10,8 +10,9 @@
 // The control socket lives in the temp dir (every namespace shares the file system, so two vipds
 // must not use the default path) and the metrics endpoint is off unless the caller sets one.
 //
-// Times: every log line is stamped with Date.now() when it arrives (CLOCK_REALTIME, ms), the clock
-// that client-watch.ts and capture.ts use, so the three can be compared directly.
+// Times: every log line carries pino's `time` (Date.now() in vipd when it logged; the arrival time
+// as a fallback): CLOCK_REALTIME in ms, the clock that client-watch.ts and capture.ts use, so the
+// three can be compared directly.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,9 +57,9 @@ export interface VipdOptions {
   startTimeoutMs?: number;
 }
 
-/** One pino line, stamped on arrival. */
+/** One pino line with its time. */
 export interface VipdLogLine {
-  /** Date.now() when the line arrived. */
+  /** pino's `time` (Date.now() in vipd when it logged), else Date.now() when the line arrived. */
   atMs: number;
   level: number;
   msg: string;
@@ -211,7 +212,8 @@ export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgen
       return;
     }
     const line: VipdLogLine = {
-      atMs,
+      // pino's own stamp (Date.now() inside vipd when it logged) beats the arrival time here.
+      atMs: typeof obj.time === "number" ? obj.time : atMs,
       level: typeof obj.level === "number" ? obj.level : 0,
       msg: typeof obj.msg === "string" ? obj.msg : "",
       instance: typeof obj.instance === "string" ? obj.instance : undefined,

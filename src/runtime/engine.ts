@@ -970,8 +970,28 @@ export class Engine<C> {
       lastAdvertToFirstAnnounce: diff(t.lastAdvertMs, t.firstAnnounceMs),
     };
     inst.lastTimeline = t;
+    // Each step in order, in ms after the old master's last advert (after the transition when none
+    // was heard): "last advert -> down timer -> fence -> VIP added -> first announcement".
+    const origin = t.lastAdvertMs ?? t.transitionMs;
+    const step = (name: string, at: number | null) =>
+      at === null ? null : `${name} +${Math.round((at - origin) * 10) / 10} ms`;
+    const steps = [
+      t.lastAdvertMs === null ? "no advert heard" : `last advert from ${t.lastAdvertFrom}`,
+      step(t.downTimerMs === null ? `transition (${t.reason})` : "down timer fired", t.transitionMs),
+      step("fence requested", t.fenceRequestedMs),
+      step(t.fenceOk === false ? "fence failed" : "fence done", t.fenceDoneMs),
+      step("VIP added", t.vipAddedMs),
+      step("first announcement", t.firstAnnounceMs),
+    ].filter((x): x is string => x !== null);
     inst.log.info(
-      { timeline: t.durations, from: t.lastAdvertFrom, reason: t.reason, complete, fenceOk: t.fenceOk },
+      {
+        timeline: t.durations,
+        steps: steps.join(" -> "),
+        from: t.lastAdvertFrom,
+        reason: t.reason,
+        complete,
+        fenceOk: t.fenceOk,
+      },
       complete ? "failover timeline" : "failover interrupted",
     );
     this.events.emit("timeline", t);

@@ -85,3 +85,32 @@ instances:
     metrics.close();
   });
 });
+
+describe("failover timeline in the log", () => {
+  it("lists the steps in order with their times after the last advert", async () => {
+    const { world, engine, lines } = await startEngine(`
+global:
+  router_id: lb1
+instances:
+  web:
+    interface: eth0
+    vrid: 51
+    priority: 100
+    advert_interval: 1s
+    virtual_ips: [192.0.2.100/24]
+`);
+    stops.push(() => engine.stop());
+    const payload = encodeAdvert(
+      { version: 3, vrid: 51, priority: 200, maxAdverIntCs: 100, addresses: ["192.0.2.100"] },
+      { family: "ipv4", src: PEER, dst: "224.0.0.18", checksumForm: "pseudo-header" },
+    );
+    world.socket.deliver({ payload, src: PEER, dst: "224.0.0.18", ttl: 255, ifindex: 2 });
+    await world.clock.advance(4000);
+    const line = lines.find((l) => l.msg === "failover timeline");
+    expect(line?.steps).toBe(
+      `last advert from ${PEER} -> down timer fired +3609.4 ms -> VIP added +3609.4 ms -> first announcement +3609.4 ms`,
+    );
+    const status = engine.status().instances[0]?.lastTimeline;
+    expect(status).toMatchObject({ complete: true, lastAdvertFrom: PEER, downTimerMs: 4609.375 });
+  });
+});

@@ -61,7 +61,8 @@ describe.runIf(labAvailable())("operator controls (root, VRRPv3 IPv4 at 100 ms)"
       expect(a.state("web")).toBe("backup");
       // The control action is logged with who asked.
       const logged = a.logs().find((l) => l.msg.startsWith("control: handover from"));
-      expect(logged?.msg).toMatch(/control: handover from (pid \d+ uid 0|unknown)/);
+      expect(logged?.msg).toMatch(/^control: handover from pid \d+ uid 0$/);
+      expect(logged?.fields.peer).toMatchObject({ uid: 0, gid: 0 });
 
       // Maintenance on b: a takes over; b advertises 0 and stays out until maintenance off.
       const t1 = Date.now();

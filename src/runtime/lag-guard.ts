@@ -78,6 +78,9 @@ export class LagGuard {
   #last = 0;
   #probeMs = 50;
   #worstMs = 0;
+  #instances: LagGuardInstance[] = [];
+  #budget: number | null | undefined = undefined;
+  #budgetAt = 0;
   /** Once per stall: a long stall is reported when it ends, never again for the same stall. */
   #warnings = 0;
   #criticals = 0;
@@ -117,8 +120,19 @@ export class LagGuard {
     this.#last = now;
     if (lagMs > this.#worstMs) this.#worstMs = lagMs;
     this.#o.onLag?.(lagMs);
-    const instances = this.#o.instances();
-    const budgetMs = smallestBudgetMs(instances);
+    // The instance list (for the budget) is re-read once a second, and at once on a suspect lag
+    // (to see which instances are master right now).
+    if (
+      this.#budget === undefined ||
+      now - this.#budgetAt >= 1000 ||
+      lagMs > WARN_FRACTION * (this.#budget ?? 0)
+    ) {
+      this.#instances = this.#o.instances();
+      this.#budget = smallestBudgetMs(this.#instances);
+      this.#budgetAt = now;
+    }
+    const instances = this.#instances;
+    const budgetMs = this.#budget;
     if (budgetMs === null) return;
     if (lagMs > budgetMs) {
       this.#criticals++;

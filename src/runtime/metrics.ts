@@ -19,6 +19,24 @@ const STATES: RouterState[] = ["initialize", "backup", "fencing", "master", "fau
 /** Seconds; VRRP failovers range from tens of milliseconds (v3 at 10 ms) to several seconds (v2). */
 const FAILOVER_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 3, 4, 5, 10, 20];
 
+/**
+ * A transition reason as a label: the core's reasons carry addresses, priorities and error texts
+ * ("higher priority heard: 192.0.2.12 prio 200, ours 100"); the label keeps the kind only, so the
+ * series stay few ("higher priority heard", "master <addr> silent").
+ */
+export function reasonLabel(reason: string): string {
+  const plain = reason
+    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}\b/g, "<addr>")
+    .replace(/(?<![\w:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?![\w:])/gi, "<addr>");
+  const head = plain.split(/[:;(]/, 1)[0] ?? "";
+  return (
+    head
+      .replace(/\b\d+\b/g, "<n>")
+      .trim()
+      .slice(0, 60) || "unknown"
+  );
+}
+
 /** What metrics need from the engine. */
 export interface MetricsSource {
   status(): DaemonStatus;
@@ -236,7 +254,7 @@ export class VipdMetrics {
     this.#stalls.inc({ level: "critical" }, 0);
 
     const onState = (e: DaemonEvents["stateChanged"][0]) =>
-      this.#transitions.inc({ instance: e.instance, from: e.from, to: e.to, reason: e.reason });
+      this.#transitions.inc({ instance: e.instance, from: e.from, to: e.to, reason: reasonLabel(e.reason) });
     const onTimeline = (t: FailoverTimeline) => this.#onTimeline(t);
     const onFence = (e: DaemonEvents["fenceResult"][0]) => this.fenceResult(e.instance, e.ok);
     source.events.on("stateChanged", onState);

@@ -98,3 +98,39 @@ describe("lag guard", () => {
     expect(g.counts.critical).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe("lag guard instance reads", () => {
+  it("reads the instances once a second, and at once on a suspect lag", () => {
+    let t = 0;
+    let reads = 0;
+    let armed: (() => void) | null = null;
+    const g = new LagGuard({
+      now: () => t,
+      instances: () => {
+        reads++;
+        return [{ name: "web", state: "master", adverIntervalMs: 100 }];
+      },
+      onStall: () => {},
+      onResign: () => {},
+      probeMs: 10,
+      setInterval: (cb) => {
+        armed = cb;
+        return 1;
+      },
+      clearInterval: () => {},
+    });
+    g.start();
+    const tick = (ms: number) => {
+      t += ms;
+      (armed as (() => void) | null)?.();
+    };
+    const atStart = reads;
+    for (let i = 0; i < 50; i++) tick(10);
+    expect(reads - atStart).toBe(1); // the first probe, then the cache (500 ms)
+    for (let i = 0; i < 60; i++) tick(10);
+    expect(reads - atStart).toBe(2); // after 1 s
+    tick(10 + 150);
+    expect(reads - atStart).toBe(3); // suspect lag: read again
+    g.stop();
+  });
+});

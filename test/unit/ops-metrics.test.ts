@@ -1,7 +1,7 @@
 // The metrics registry on a real engine over fake ports (the HTTP endpoint is tested in the lab).
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeAdvert } from "../../src/codec/advert.js";
-import { VipdMetrics } from "../../src/runtime/metrics.js";
+import { reasonLabel, VipdMetrics } from "../../src/runtime/metrics.js";
 import { startEngine } from "./runtime-fakes.js";
 
 const PEER = "192.0.2.12";
@@ -112,5 +112,23 @@ instances:
     );
     const status = engine.status().instances[0]?.lastTimeline;
     expect(status).toMatchObject({ complete: true, lastAdvertFrom: PEER, downTimerMs: 4609.375 });
+  });
+});
+
+describe("transition reason labels", () => {
+  it("keep the kind of reason and drop addresses, numbers and details", () => {
+    expect(reasonLabel("higher priority heard: 192.0.2.12 priority 200, ours 100")).toBe(
+      "higher priority heard",
+    );
+    expect(reasonLabel("split brain lost to 192.0.2.12 (equal priority 100, greater address)")).toBe(
+      "split brain lost to <addr>",
+    );
+    expect(reasonLabel("master fe80::12 silent")).toBe("master <addr> silent");
+    expect(reasonLabel("preempting lower-priority master 192.0.2.11")).toBe(
+      "preempting lower-priority master <addr>",
+    );
+    expect(reasonLabel("addVips failed: EEXIST")).toBe("addVips failed");
+    expect(reasonLabel("no master heard")).toBe("no master heard");
+    expect(reasonLabel("")).toBe("unknown");
   });
 });

@@ -4,7 +4,10 @@
 //   - a different VRID set: keepalived's extra VRID is counted under unattributed "unknown-vrid";
 //   - a different interval in VRRPv2 (RFC 3768 7.1: discard): counters.mismatches.interval;
 //   - a different VIP list: counters.mismatches.addresses (vipd reports it and still follows the
-//     master, see the core rule advert-addresses-mismatch).
+//     master, see the core rule advert-addresses-mismatch). keepalived 2.2.7 as the backup is
+//     stricter: it drops adverts whose address count differs, so with vipd as master both end up
+//     master (shown, not hidden);
+//   - a different VRRP version on one VRID: counters.mismatches.version.
 import { describe, expect, it } from "vitest";
 import {
   INSTANCE,
@@ -15,9 +18,10 @@ import {
   vipdStatus,
   vipdStatusCli,
 } from "./interop-helpers.js";
+import { settleMs } from "./interop-scenarios.js";
 import { startKeepalived } from "./keepalived.js";
 import { labAvailable, labVip, withLab } from "./netns.js";
-import { pollUntil, startVipd, type VipdLogLine, vipHolders } from "./vipd-agent.js";
+import { pollUntil, sleep, startVipd, type VipdLogLine, vipHolders } from "./vipd-agent.js";
 
 const V3 = ROWS["v3-ipv4"];
 const V2 = ROWS["v2-ipv4"];
@@ -134,6 +138,73 @@ describe.runIf(labAvailable())("keepalived interop matrix: mismatches (root)", (
       console.log(
         `[interop mismatch addresses] vipd: "${line.msg}" (${line.fields.detail}), counters ` +
           `${JSON.stringify(inst.counters.mismatches)}`,
+      );
+      await Promise.all([agent.stop(), ka.stop()]);
+    });
+  }, 90_000);
+  it("vipd master with a shorter VIP list: keepalived 2.2.7 discards its adverts (split brain); vipd counts it", async () => {
+    await withLab({ hosts: ["v", "k"] }, async (lab) => {
+      const [v, k] = [lab.host("v"), lab.host("k")];
+      const ka = await startKeepalived(k, {
+        instances: [
+          keepalivedInstance(V3, k, 100, [v], {
+            virtualIps: [`${labVip("ipv4")}/24`, `${labVip("ipv4", 1)}/24`],
+          }),
+        ],
+      });
+      const agent = await startVipd(v, { instances: [vipdInstance(V3, v, 200, [k])] });
+      const master = await agent.waitForState(INSTANCE, "master", { timeoutMs: 5000 });
+      // keepalived drops every advert whose address count differs from its own list...
+      const kaLines = await pollUntil(
+        "keepalived's address-count complaint",
+        async () => {
+          const l = ka
+            .log()
+            .filter((x) => x.includes("received an unexpected ip number count 1, expected 2"));
+          return l.length > 0 ? l : undefined;
+        },
+        { timeoutMs: 5000 },
+      );
+      await sleep(settleMs(V3));
+      // ...so it never hears a master and stays MASTER beside vipd: both hold the shared VIP.
+      expect(ka.state(INSTANCE)).toBe("MASTER");
+      expect(ka.transitions().filter((t) => t.atMs >= master.atMs && t.state !== "MASTER")).toEqual([]);
+      expect(agent.state(INSTANCE)).toBe("master");
+      expect(await vipHolders([v, k], labVip("ipv4"))).toEqual(["v", "k"]);
+      // vipd hears keepalived's lower-priority adverts, reports the address list, and stays master.
+      const inst = instanceOf(await vipdStatus(agent));
+      expect(inst.counters.mismatches.addresses ?? 0).toBeGreaterThan(0);
+      const line = await agent.waitForLog("address mismatch warning", byReason("mismatch-addresses"));
+      expect(String(line.fields.detail)).toContain(labVip("ipv4", 1));
+      console.log(
+        `[interop mismatch addresses, vipd master] keepalived: "${kaLines[0]?.trim()}" (${kaLines.length} lines), ` +
+          `stays MASTER; vipd: ${JSON.stringify(inst.counters.mismatches)}, announcements ${inst.counters.announcementsSent}`,
+      );
+      await Promise.all([agent.stop(), ka.stop()]);
+    });
+  }, 90_000);
+
+  it("a VRRPv2 keepalived beside a VRRPv3 vipd on the same VRID: vipd logs and counts mismatches.version", async () => {
+    await withLab({ hosts: ["v", "k"] }, async (lab) => {
+      const [v, k] = [lab.host("v"), lab.host("k")];
+      const [agent, ka] = await Promise.all([
+        startVipd(v, { instances: [vipdInstance(V3, v, 100, [k], { advertIntervalMs: 1000 })] }),
+        startKeepalived(k, { instances: [keepalivedInstance(V2, k, 200, [v])] }),
+      ]);
+      await ka.waitForState(INSTANCE, "MASTER", { timeoutMs: 15_000 });
+      const line = await agent.waitForLog("version mismatch warning", byReason("mismatch-version"), {
+        timeoutMs: 10_000,
+      });
+      expect(line.msg).toBe("VRRP datagram: mismatch-version");
+      expect(String(line.fields.detail)).toContain("is VRRPv2, we run VRRPv3");
+      const inst = instanceOf(await vipdStatus(agent));
+      expect(inst.counters.mismatches.version ?? 0).toBeGreaterThan(0);
+      // Discarded: vipd does not follow a VRRPv2 master.
+      await agent.waitForState(INSTANCE, "master", { timeoutMs: 10_000 });
+      const kaLines = ka.log().filter((x) => /version/i.test(x));
+      console.log(
+        `[interop mismatch version] vipd: "${line.msg}" (${line.fields.detail}); keepalived: ` +
+          `${kaLines.length === 0 ? "no line about the version" : `"${kaLines[0]?.trim()}"`}`,
       );
       await Promise.all([agent.stop(), ka.stop()]);
     });

@@ -114,6 +114,9 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     loadConfig: o.loadConfig ?? loadConfigFile,
     onResign: (instance, reason) => metrics.resign(instance, reason),
   });
+  engine.events.on("reloaded", (r) => {
+    if (r.ok) ops.reapplyMaintenance();
+  });
   const lagGuard = new LagGuard({
     now: () => ports.clock.now(),
     instances: () =>

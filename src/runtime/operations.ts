@@ -159,6 +159,20 @@ export class Operations {
     return result;
   }
 
+  /**
+   * After an applied reload: instances that were replaced or re-added start with fresh routers, so
+   * maintenance is fed again; instances that no longer exist leave the maintenance set.
+   */
+  reapplyMaintenance(): void {
+    const names = new Set(this.#o.engine.status().instances.map((i) => i.name));
+    for (const name of [...this.#maintenance]) {
+      if (!names.has(name)) {
+        this.#maintenance.delete(name);
+        this.#log.info({ instance: name }, "maintenance dropped: the instance is gone after the reload");
+      } else this.#o.engine.input(name, { type: "maintenance", on: true });
+    }
+  }
+
   // ------------------------------------------------------------------ resign and rejoin
 
   /** Waits until another node is master: this node is not master and a peer's advert came after `since`. */

@@ -87,6 +87,24 @@ describe("maintenance", () => {
     expect(ops.decorate(engine.status()).instances[0]?.maintenance).toBe(false);
   });
 
+  it("survives a reload that replaces the instance; is dropped when the instance goes", async () => {
+    const { world, engine, ops, setFile } = await setup();
+    await becomeMaster(world, engine);
+    ops.maintenance(true, "web");
+    await flush();
+    // A new VRID replaces the instance: its fresh router must stay out of elections.
+    setFile(BASE_YAML.replace("vrid: 51", "vrid: 52"));
+    expect(await engine.reload()).toBe(true);
+    ops.reapplyMaintenance();
+    await world.clock.advance(10_000);
+    expect(stateOf(engine)).toBe("backup");
+    expect(engine.status().instances[0]?.effectivePriority).toBe(0);
+    setFile(BASE_YAML.replace("web:", "api:"));
+    expect(await engine.reload()).toBe(true);
+    ops.reapplyMaintenance();
+    expect(ops.inMaintenance("web")).toBe(false);
+  });
+
   it("names an unknown instance with a typed error", async () => {
     const { ops } = await setup();
     expect(() => ops.maintenance(true, "nope")).toThrow(OperationError);

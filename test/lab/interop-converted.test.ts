@@ -6,6 +6,7 @@
 //   SIGKILL node 1: node 2 becomes master and holds the VIP.
 // The keepalived.conf text is exactly what keepalived runs on that node (renderKeepalivedConfig),
 // and the vipd.yaml is the importer's output with only the lab's control socket and metrics added.
+// Every advert vipd sends is checked in tshark.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfigText } from "../../src/config/index.js";
 import { importKeepalived } from "../../src/config/keepalived/index.js";
-import { INSTANCE } from "./interop-helpers.js";
+import { INSTANCE, ROWS, withVipdCapture } from "./interop-helpers.js";
 import {
   type Keepalived,
   type KeepalivedOptions,
@@ -168,9 +169,14 @@ describe.runIf(labAvailable())("keepalived migration: converted config beside th
         ["keepalived", "vipd"],
         ["vipd", "keepalived"],
       ] as const) {
-        const r = await withLab({ hosts: ["a", "b"] }, (lab) =>
-          run(pair, [kinds[0], kinds[1]], lab.host("a"), lab.host("b")),
-        );
+        const r = await withLab({ hosts: ["a", "b"] }, (lab) => {
+          const [a, b] = [lab.host("a"), lab.host("b")];
+          // vipd's adverts are checked in tshark too (VRRPv3 IPv4, pseudo-header form).
+          const vipdHosts = [a, b].filter((_, i) => kinds[i] === "vipd");
+          return withVipdCapture(vipdHosts, ROWS["v3-ipv4"], { expectSent: vipdHosts.length > 0 }, () =>
+            run(pair, [kinds[0], kinds[1]], a, b),
+          );
+        });
         expect(r.master).toBe("a");
         expect(r.takeover).toBe("b");
         results.push(`${kinds.join("+")}: a master, b took over in ${r.takeoverMs} ms`);

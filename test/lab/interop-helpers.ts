@@ -270,3 +270,25 @@ export async function dropLeftoverVip(host: LabHost, cidr: string): Promise<void
   if (r.code !== 0 && !/Cannot assign|not found/i.test(r.stderr))
     throw new Error(`ip addr del ${cidr} on ${host.name}: ${r.stderr.trim()}`);
 }
+
+/**
+ * Runs fn with vipd's own adverts captured on each of hosts, then checks them in tshark: no problem,
+ * and at least one advert when expectSent (a vipd that never became master sends nothing).
+ */
+export async function withVipdCapture<T>(
+  hosts: readonly LabHost[],
+  row: Row,
+  o: { expectSent: boolean },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const caps = await captureVipdHosts(hosts);
+  try {
+    const result = await fn();
+    const { sent, problems } = await caps.stopAndCheck(row);
+    if (problems.length > 0) throw new Error(`vipd adverts that tshark rejects:\n${problems.join("\n")}`);
+    if (o.expectSent && sent === 0) throw new Error("no vipd advert was captured");
+    return result;
+  } finally {
+    caps.remove();
+  }
+}

@@ -98,6 +98,37 @@ const RTNLGRP_LINK = 1;
 const RTNLGRP_IPV4_IFADDR = 5;
 const RTNLGRP_IPV6_IFADDR = 9;
 type RawMessage = { type: number; data: Buffer };
+type RequestOptions = NonNullable<Parameters<NlSocket["request"]>[2]>;
+
+/**
+ * Requests in flight on the request socket at once. The kernel answers each request (an ACK, or a
+ * dump's first part) without waiting for the reader; when the answers overflow the socket's receive
+ * buffer they are dropped and the next read fails with ENOBUFS. 255 instances that all add or
+ * remove their VIP at the same moment (two peers starting together) did exactly that, and the
+ * library's uncaught 'error' event aborted the process from inside its native callback. Requests
+ * past this limit wait in order.
+ */
+const MAX_REQUESTS_IN_FLIGHT = 8;
+/** SO_RCVBUF of both sockets (the kernel caps it at net.core.rmem_max). */
+const RECEIVE_BUFFER_BYTES = 1 << 20;
+/** Every request here is idempotent, so one whose reply was dropped (ENOBUFS) is sent again. */
+const ENOBUFS_RETRIES = 3;
+
+/** Raised from a netlink callback: a throw there would abort the process inside native code. */
+function raiseOutsideNative(e: unknown): void {
+  setImmediate(() => {
+    throw e;
+  });
+}
+
+function setReceiveBuffer(sock: NlSocket): void {
+  // Best effort: a smaller buffer only makes ENOBUFS (handled) more likely.
+  try {
+    sock.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+  } catch {
+    // The default buffer stays; nothing else depends on the size.
+  }
+}
 
 interface RawAddress {
   family: number;
@@ -244,16 +275,88 @@ class NetlinkRtnl implements Rtnl {
   readonly #links = new Map<number, { ifname: string; up: boolean }>();
   readonly #indexCache = new Map<string, number>();
   #closed = false;
+  #inFlight = 0;
+  #dumpRunning = false;
+  /** Requests waiting to be sent, in order (see #pump). */
+  readonly #queue: { dump: boolean; start: () => void }[] = [];
+  /** Rejects of the requests in flight, for a receive error that loses their replies. */
+  readonly #pending = new Set<(e: unknown) => void>();
+  /** The address dump queued but not yet sent: callers that come meanwhile share it. */
+  #nextAddressDump: Promise<RawAddress[]> | null = null;
 
   constructor(sock: NlSocket, timeoutMs: number) {
     this.#sock = sock;
     this.#timeoutMs = timeoutMs;
+    setReceiveBuffer(sock);
+    sock.on("error", (e: unknown) => {
+      // A failed read on the request socket loses the replies of every request in flight (ENOBUFS
+      // above all): fail them now (ENOBUFS ones are retried) instead of leaving them to time out.
+      const rejects = [...this.#pending];
+      this.#pending.clear();
+      for (const reject of rejects) reject(e);
+    });
+  }
+
+  /**
+   * Sends what the queue allows: a dump runs alone (the kernel runs one dump per socket, EBUSY
+   * otherwise, and the library mistakes another reply in the middle of a dump for its end); other
+   * requests run up to MAX_REQUESTS_IN_FLIGHT at once. First come, first sent.
+   */
+  #pump(): void {
+    for (let head = this.#queue[0]; head !== undefined; head = this.#queue[0]) {
+      if (this.#dumpRunning) return;
+      if (head.dump ? this.#inFlight > 0 : this.#inFlight >= MAX_REQUESTS_IN_FLIGHT) return;
+      this.#queue.shift();
+      this.#inFlight++;
+      if (head.dump) this.#dumpRunning = true;
+      head.start();
+    }
+  }
+
+  /** sock.request through the queue, retried after ENOBUFS; onSent runs when its turn came. */
+  async #request(
+    type: number,
+    data: Uint8Array[],
+    options: RequestOptions,
+    onSent?: () => void,
+  ): Promise<RawMessage[]> {
+    const dump = ((options.flags ?? 0) & FlagsGet.DUMP) === FlagsGet.DUMP;
+    await new Promise<void>((start) => {
+      this.#queue.push({ dump, start });
+      this.#pump();
+    });
+    onSent?.();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await new Promise<RawMessage[]>((resolve, reject) => {
+            this.#pending.add(reject);
+            this.#sock.request(type, data, options).then(
+              ([replies]) => {
+                this.#pending.delete(reject);
+                resolve(replies as RawMessage[]);
+              },
+              (e: unknown) => {
+                this.#pending.delete(reject);
+                reject(e);
+              },
+            );
+          });
+        } catch (e) {
+          if (errnoName(e) !== "ENOBUFS" || attempt >= ENOBUFS_RETRIES || this.#closed) throw e;
+        }
+      }
+    } finally {
+      this.#inFlight--;
+      if (dump) this.#dumpRunning = false;
+      this.#pump();
+    }
   }
 
   async #links_(): Promise<{ index: number; ifname: string; mac: string; up: boolean }[]> {
     let replies: RawMessage[];
     try {
-      [replies] = await this.#sock.request(RTM_GETLINK, [Buffer.alloc(IFINFOMSG_BYTES)], {
+      replies = await this.#request(RTM_GETLINK, [Buffer.alloc(IFINFOMSG_BYTES)], {
         flags: FlagsGet.DUMP,
         timeout: this.#timeoutMs,
       });
@@ -278,7 +381,7 @@ class NetlinkRtnl implements Rtnl {
     if (ifname.length === 0 || ifname.length > MAX_LABEL) throw missing();
     let replies: RawMessage[];
     try {
-      [replies] = await this.#sock.request(
+      replies = await this.#request(
         RTM_GETLINK,
         [Buffer.alloc(IFINFOMSG_BYTES), attribute(IFLA_IFNAME, Buffer.from(`${ifname}\0`, "latin1"))],
         { timeout: this.#timeoutMs },
@@ -303,13 +406,33 @@ class NetlinkRtnl implements Rtnl {
     return this.#indexCache.get(ifname) ?? (await this.#index(ifname)).index;
   }
 
+  /**
+   * The addresses of one link (or all). Callers that come while a dump waits for its turn share
+   * it: it is sent after their calls, so it shows everything they did before.
+   */
   async #addresses(index?: number): Promise<RawAddress[]> {
+    let dump = this.#nextAddressDump;
+    if (dump === null) {
+      // Cleared once the dump is sent: later callers need a later dump.
+      const mine: Promise<RawAddress[]> = this.#dumpAddresses(() => {
+        if (this.#nextAddressDump === mine) this.#nextAddressDump = null;
+      });
+      this.#nextAddressDump = mine;
+      dump = mine;
+    }
+    const all = await dump;
+    return index === undefined ? all : all.filter((a) => a.index === index);
+  }
+
+  async #dumpAddresses(onSent: () => void): Promise<RawAddress[]> {
     let replies: RawMessage[];
     try {
-      [replies] = await this.#sock.request(RTM_GETADDR, [Buffer.alloc(IFADDRMSG_BYTES)], {
-        flags: FlagsGet.DUMP,
-        timeout: this.#timeoutMs,
-      });
+      replies = await this.#request(
+        RTM_GETADDR,
+        [Buffer.alloc(IFADDRMSG_BYTES)],
+        { flags: FlagsGet.DUMP, timeout: this.#timeoutMs },
+        onSent,
+      );
     } catch (e) {
       throw wrapError(e, "RTM_GETADDR", "dump");
     }
@@ -317,7 +440,7 @@ class NetlinkRtnl implements Rtnl {
     for (const m of replies) {
       if (m.type !== RTM_NEWADDR) continue;
       const a = parseAddressMessage(m.data);
-      if (a !== null && (index === undefined || a.index === index)) out.push(a);
+      if (a !== null) out.push(a);
     }
     return out;
   }
@@ -339,7 +462,7 @@ class NetlinkRtnl implements Rtnl {
     }
     let index = await this.#cachedIndex(ifname);
     const add = () =>
-      this.#sock.request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
+      this.#request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
         flags: FlagsNew.CREATE | FlagsNew.EXCL,
         timeout: this.#timeoutMs,
       });
@@ -382,7 +505,7 @@ class NetlinkRtnl implements Rtnl {
       },
     );
     try {
-      await this.#sock.request(RTM_DELADDR, request, { timeout: this.#timeoutMs });
+      await this.#request(RTM_DELADDR, request, { timeout: this.#timeoutMs });
     } catch (e) {
       const name = errnoName(e);
       // Gone meanwhile (removed by hand, or the link went away): the goal is reached.
@@ -428,17 +551,24 @@ class NetlinkRtnl implements Rtnl {
     if (this.#events !== null || this.#closed) return;
     const events = createNetlink(Protocol.ROUTE);
     this.#events = events;
+    setReceiveBuffer(events);
     events.addMembership(RTNLGRP_LINK);
     events.addMembership(RTNLGRP_IPV4_IFADDR);
     events.addMembership(RTNLGRP_IPV6_IFADDR);
+    // Both handlers run inside the library's native callback, where a throw aborts the process
+    // without a trace: an error escapes through raiseOutsideNative instead.
     events.on("message", (msgs: RawMessage[]) => {
-      for (const m of msgs) this.#onEvent(m);
+      try {
+        for (const m of msgs) this.#onEvent(m);
+      } catch (e) {
+        raiseOutsideNative(e);
+      }
     });
     events.on("error", (e: unknown) => {
       // The kernel drops events when the socket's buffer overflows (ENOBUFS): re-read the links
       // and report what changed meanwhile. Any other error is not expected and is not hidden.
-      if (errnoName(e) !== "ENOBUFS") throw wrapError(e, "recv(NETLINK_ROUTE)", "events");
-      this.#resync(true);
+      if (errnoName(e) !== "ENOBUFS") raiseOutsideNative(wrapError(e, "recv(NETLINK_ROUTE)", "events"));
+      else this.#resync(true);
     });
     this.#resync(false);
   }

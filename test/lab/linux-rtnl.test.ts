@@ -193,4 +193,18 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
     });
     expect(await has(a, "192.0.2.240/24")).toBe(false);
   });
+
+  it("254 adds and then 254 removes at once all succeed (ENOBUFS, one dump at a time)", async () => {
+    // Two peers with 255 VRIDs starting together do this; the kernel's answers used to overflow the
+    // socket (the process aborted) and concurrent dumps failed with EBUSY.
+    const cidrs = Array.from({ length: 254 }, (_, i) => `198.51.100.${i + 1}/32`);
+    const added = await Promise.allSettled(cidrs.map((c) => rtnl("addAddress", "eth0", c)));
+    expect(added.filter((r) => r.status === "rejected")).toEqual([]);
+    const present = new Set((await addresses(a)).map((x) => `${x.local}/${x.prefixlen}`));
+    expect(cidrs.filter((c) => !present.has(c))).toEqual([]);
+    const removed = await Promise.allSettled(cidrs.map((c) => rtnl("removeAddress", "eth0", c)));
+    expect(removed.filter((r) => r.status === "rejected")).toEqual([]);
+    const left = (await addresses(a)).filter((x) => x.local.startsWith("198.51.100."));
+    expect(left).toEqual([]);
+  });
 });

@@ -12,7 +12,10 @@ import type { KeepalivedInstance } from "./keepalived.js";
 import { type LabHost, labVip } from "./netns.js";
 import { masterDownIntervalMs, pollUntil, type VipdAgent, type VipdInstance } from "./vipd-agent.js";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
+// test/lab/ -> the repo is ../../; compiled (dist/test/lab/) -> ../../../.
+const REPO = fileURLToPath(
+  new URL(import.meta.url.endsWith(".ts") ? "../../" : "../../../", import.meta.url),
+);
 
 export type ChecksumForm = "pseudo-header" | "message-only";
 

@@ -129,6 +129,7 @@ const TIMER_EVENTS: Record<TimerName, RouterEvent> = {
   adver: { type: "adverTimer" },
   masterDown: { type: "masterDownTimer" },
   fenceRetry: { type: "fenceRetryTimer" },
+  claim: { type: "claimTimer" },
   effectRetry: { type: "effectRetryTimer" },
 };
 
@@ -233,6 +234,7 @@ class VirtualRouter implements Router {
         }
         m.fenceBackoffMs = Math.min(Math.max(m.fenceBackoffMs, o.fenceRetryMs), o.fenceRetryMaxMs);
         m.effectFault = null; // a reload is the operator's retry
+        m.timers.effectRetry = null; // (its timer goes with it, even if another cause keeps Fault)
         return;
       }
       default:
@@ -294,8 +296,8 @@ export function checkRouterInvariants(router: Router): string[] {
   const armed = (Object.keys(t) as TimerName[]).filter((k) => t[k] !== null);
   const allowed: Record<RouterState, TimerName[]> = {
     initialize: [],
-    backup: ["masterDown", "fenceRetry"],
-    fencing: [],
+    backup: ["masterDown", "fenceRetry", "claim", "adver"],
+    fencing: ["claim", "adver"],
     master: ["adver"],
     fault: ["effectRetry"],
   };
@@ -304,8 +306,13 @@ export function checkRouterInvariants(router: Router): string[] {
     if (!Number.isFinite(t[k])) v.push(`timer ${k} is ${t[k]}`);
   }
   if (s === "master" && t.adver === null) v.push("master without an Adver_Timer");
-  if (s === "backup" && t.masterDown === null && t.fenceRetry === null) {
-    v.push("backup without a Master_Down_Timer or fence retry");
+  if (s === "backup" && t.masterDown === null && t.fenceRetry === null && t.claim === null) {
+    v.push("backup without a Master_Down_Timer, fence retry or claim");
+  }
+  if (m.claim !== null && s !== "backup" && s !== "fencing") v.push(`claim running in state ${s}`);
+  if ((m.claim !== null) !== (t.claim !== null)) v.push("claim timer without a claim, or the reverse");
+  if ((s === "backup" || s === "fencing") && (m.claim !== null) !== (t.adver !== null)) {
+    v.push(`a router in ${s} sends adverts exactly while it claims`);
   }
   if (s === "fault" && (t.effectRetry !== null) !== (m.effectFault !== null)) {
     v.push("effect retry timer without an effect fault, or the reverse");

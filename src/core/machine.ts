@@ -15,9 +15,15 @@ import type {
 
 export const DEFAULT_EFFECT_RETRY_MS = 5000;
 
-export type TimerName = "adver" | "masterDown" | "fenceRetry" | "effectRetry";
+export type TimerName = "adver" | "masterDown" | "fenceRetry" | "claim" | "effectRetry";
 /** Order in which timers due at the same time are handled. */
-export const TIMER_ORDER: readonly TimerName[] = ["effectRetry", "masterDown", "fenceRetry", "adver"];
+export const TIMER_ORDER: readonly TimerName[] = [
+  "effectRetry",
+  "masterDown",
+  "fenceRetry",
+  "claim",
+  "adver",
+];
 
 /** The Master_Down_Timer runs either the full Master_Down_Interval or, after a resign, Skew_Time. */
 export type MasterDownKind = "full" | "skew";
@@ -25,6 +31,23 @@ export type MasterDownKind = "full" | "skew";
 export interface Peer {
   address: string;
   mac?: string;
+}
+
+/**
+ * Fencing mode: a Backup that decided to take over without a fence (preempting a live lower
+ * master, after a resign, or with no master heard) first announces itself with adverts at its
+ * priority and claims the VIPs only when (a) every lower-priority router it hears advertising has
+ * released them with a priority-0 advert and (b) one Advertisement_Interval has passed since the
+ * claim began, so that a better rival's advert has had time to arrive. A lower router that stays
+ * silent for a Master_Down_Interval without releasing is fenced instead.
+ */
+export interface Claim {
+  /** Why we take over (for the stateChanged reason when the claim completes). */
+  reason: string;
+  /** The claim never completes before this time. */
+  notBefore: number;
+  /** Lower-priority routers heard advertising that have not released yet, by address. */
+  pending: Map<string, { peer: Peer; heardAt: number }>;
 }
 
 export class Machine {
@@ -53,7 +76,9 @@ export class Machine {
   /** The followed master resigned with a priority-0 advert: nothing to fence. */
   peerResigned = false;
   /** A live lower-priority master whose adverts we discard to preempt it (no fence needed for it). */
-  preemptTarget: { address: string; at: number } | null = null;
+  preemptTarget: { address: string; at: number; mac?: string } | null = null;
+  /** Fencing mode: the announcement before an unfenced takeover (see Claim); null otherwise. */
+  claim: Claim | null = null;
   /**
    * keepalived's preempt_delay: until this time a Backup follows a lower-priority master instead of
    * preempting it. The window opens when the router enters Backup from Initialize or Fault (startup
@@ -67,6 +92,7 @@ export class Machine {
     adver: null,
     masterDown: null,
     fenceRetry: null,
+    claim: null,
     effectRetry: null,
   };
   masterDownStart: { at: number; kind: MasterDownKind } | null = null;
@@ -132,6 +158,22 @@ export class Machine {
     return t.address;
   }
 
+  /** The live preempt target as a fence target (with its MAC when the advert carried one). */
+  preemptPeer(): Peer | null {
+    const t = this.preemptTarget;
+    if (t === null || this.livePreemptTarget() === null) return null;
+    return t.mac === undefined ? { address: t.address } : { address: t.address, mac: t.mac };
+  }
+
+  /** When the running claim may complete: not before `notBefore`, nor before a pending router went quiet. */
+  claimDeadline(): number | null {
+    const c = this.claim;
+    if (c === null) return null;
+    let at = c.notBefore;
+    for (const p of c.pending.values()) at = Math.max(at, p.heardAt + this.masterDownMs());
+    return at;
+  }
+
   vipAddresses(): string[] {
     return this.opts.vips.map((v) => v.slice(0, v.includes("/") ? v.indexOf("/") : v.length));
   }
@@ -189,19 +231,55 @@ export class Machine {
     if (this.timers.adver !== null && this.lastAdvertSentAt !== null) {
       this.timers.adver = this.lastAdvertSentAt + this.opts.adverIntervalMs;
     }
+    if (this.claim !== null && this.timers.claim !== null) this.timers.claim = this.claimDeadline();
   }
 
   clearTimers(): void {
     this.timers.adver = null;
     this.timers.masterDown = null;
     this.timers.fenceRetry = null;
+    this.timers.claim = null;
     this.timers.effectRetry = null;
     this.masterDownStart = null;
     this.lastAdvertSentAt = null;
+    this.claim = null;
+  }
+
+  /**
+   * Fencing mode: start announcing before an unfenced takeover (see Claim). `target` is the live
+   * lower master being preempted (it must release or be fenced), or null after a resign, when no
+   * master was heard, or after a successful fence (the claim then runs in the fencing state, so
+   * that fencing -> master stays one step for notifications). Sends the first advert at once.
+   */
+  startClaim(target: Peer | null, reason: string): void {
+    this.timers.masterDown = null;
+    this.masterDownStart = null;
+    this.timers.fenceRetry = null;
+    this.masterAddress = null;
+    this.preemptTarget = null;
+    this.claim = { reason, notBefore: this.now + this.opts.adverIntervalMs, pending: new Map() };
+    if (target !== null) {
+      this.claim.pending.set(target.address, { peer: target, heardAt: this.now });
+      this.peer = target;
+      this.peerResigned = false;
+    }
+    this.sendAdvert();
+    this.timers.claim = this.claimDeadline();
+  }
+
+  /** Ends a running claim; with `resign`, a priority-0 advert tells the others we withdraw. */
+  withdrawClaim(resign: boolean): void {
+    if (this.claim === null) return;
+    this.claim = null;
+    this.timers.claim = null;
+    this.timers.adver = null;
+    this.lastAdvertSentAt = null;
+    if (resign) this.sendResign();
   }
 
   /** Follow the master that sent this advert (RFC 9568 §6.4.2): learn its interval in v3, reset the timer. */
   follow(src: string, adverIntervalMs: number, srcMac: string | undefined): void {
+    this.withdrawClaim(true);
     if (this.opts.version === 3) this.masterAdverIntervalMs = adverIntervalMs;
     this.masterAddress = src;
     this.peer = srcMac === undefined ? { address: src } : { address: src, mac: srcMac };
@@ -220,7 +298,9 @@ export class Machine {
 
   private leaveCurrent(cancelFence = true): void {
     if (this.state === "master") this.emit({ type: "removeVips", vips: [...this.opts.vips] });
-    if (this.state === "fencing" && cancelFence) this.emit({ type: "cancelFence" });
+    // A fence that succeeded (we are claiming after it) has nothing left to cancel.
+    if (this.state === "fencing" && cancelFence && this.claim === null) this.emit({ type: "cancelFence" });
+    if (this.claim !== null && this.state !== "master") this.withdrawClaim(true);
   }
 
   /** Master: stateChanged, advert, VIPs, announcement, then the notify (effects first). */
@@ -267,7 +347,7 @@ export class Machine {
     this.notify("fence_started", `fencing ${peer.address}: ${reason}`);
   }
 
-  /** Fault: a master resigns first (priority-0 advert, VIPs removed); a fence is cancelled. */
+  /** Fault: a master (or a claimant, in leaveCurrent) resigns first (priority-0 advert, VIPs removed); a fence is cancelled. */
   enterFault(reason: string): void {
     if (this.state === "master") this.emit({ type: "sendAdvert", priority: 0 });
     this.leaveCurrent();

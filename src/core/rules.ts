@@ -2,7 +2,7 @@
 //
 // How it is read (the engine is in index.ts):
 //  - Events are the inputs, except that `timeout` becomes one event per due timer:
-//    adverTimer, masterDownTimer, fenceRetryTimer, effectRetryTimer. A timeout with nothing due
+//    adverTimer, masterDownTimer, fenceRetryTimer, claimTimer, effectRetryTimer. A timeout with nothing due
 //    (early or spurious) produces no event at all.
 //  - Before the rows are consulted, environment inputs are absorbed into the router's state:
 //    trackerChanged (tracker result by name), linkChanged, maintenance, configChanged (new options;
@@ -15,13 +15,14 @@
 //
 // Decisions of our own (not in the RFCs) are marked "vipd" and explained on the row.
 
-import type { Machine } from "./machine.js";
+import type { Machine, Peer } from "./machine.js";
 import type { Input, RouterState } from "./types.js";
 
 export type TimerEvent =
   | { type: "adverTimer" }
   | { type: "masterDownTimer" }
   | { type: "fenceRetryTimer" }
+  | { type: "claimTimer" }
   | { type: "effectRetryTimer" };
 export type RouterEvent = Exclude<Input, { type: "timeout" }> | TimerEvent;
 export type EventType = RouterEvent["type"];
@@ -55,13 +56,22 @@ function rule<E extends EventType>(r: {
 }
 
 const RUNNING = ["backup", "fencing", "master"] as const;
+/** States a claim runs in: Backup, or the fencing step once the fence succeeded. */
+const CLAIMING = ["backup", "fencing"] as const;
 const ENVIRONMENT = ["trackerChanged", "linkChanged", "configChanged"] as const;
 const nothing = () => {};
 
 /** Leaving Fault (vipd): the owner takes Master at once as at startup, anyone else waits as Backup. */
 function recover(m: Machine, reason: string): void {
-  if (m.isOwner) m.enterMaster(reason);
+  if (m.isOwner && m.opts.fencing) ownerClaims(m, reason);
+  else if (m.isOwner) m.enterMaster(reason);
   else m.enterBackup(reason, "full");
+}
+
+/** Fencing mode: the owner does not know who holds the VIPs either; it claims (announces first). */
+function ownerClaims(m: Machine, reason: string): void {
+  m.enterBackup(reason, "none");
+  m.startClaim(null, reason);
 }
 
 /** A Backup may follow this advert (RFC 9568 §6.4.2): preempt off, or priority >= ours. */
@@ -84,6 +94,32 @@ function describeAdvert(ev: AdvertEvent): string {
   return `${ev.src} priority ${ev.priority}`;
 }
 
+/** The sender of an advert as a fence target. */
+function senderPeer(ev: AdvertEvent): Peer {
+  return ev.srcMac === undefined ? { address: ev.src } : { address: ev.src, mac: ev.srcMac };
+}
+
+/**
+ * While claiming (fencing mode), an advert that beats us: a better priority, an equal one from a
+ * greater address (the tie-break of RFC 9568 §6.4.3, so two equal claimants do not both yield), or
+ * any live master when we do not preempt.
+ */
+function beatsClaim(m: Machine, ev: AdvertEvent): boolean {
+  if (ev.priority === 0) return false;
+  if (!m.preemptNow) return true;
+  return ev.priority > m.priority || (ev.priority === m.priority && m.senderWinsTie(ev.src));
+}
+
+/** A live router with a lower priority than ours that we would preempt (fencing mode claims from it). */
+function preemptableLower(m: Machine, ev: AdvertEvent): boolean {
+  return m.opts.fencing && m.preemptNow && ev.priority > 0 && ev.priority < m.priority;
+}
+
+function completeClaim(m: Machine): void {
+  const reason = m.claim?.reason ?? "claim";
+  m.enterMaster(`${reason}; claimed after announcing`);
+}
+
 export const RULES: readonly Rule[] = [
   // ---- Initialize ------------------------------------------------------------------------------
   rule({
@@ -94,6 +130,17 @@ export const RULES: readonly Rule[] = [
     on: ["startup"],
     when: (m) => m.faultCause !== null,
     act: (m) => m.enterFault(`startup: ${m.faultCause}`),
+  }),
+  rule({
+    id: "init-startup-owner-fencing",
+    ref: "RFC 9568 §6.4.1; vipd (issue 4 fencing)",
+    summary:
+      "fencing on, the address owner claims: Backup, advert at 255 at once (a lower master releases " +
+      "with priority 0), Master one Advertisement_Interval later",
+    states: ["initialize"],
+    on: ["startup"],
+    when: (m) => m.isOwner && m.opts.fencing,
+    act: (m) => ownerClaims(m, "startup as address owner (priority 255)"),
   }),
   rule({
     id: "init-startup-owner",
@@ -216,6 +263,19 @@ export const RULES: readonly Rule[] = [
     act: (m) => m.enterBackup("maintenance on", "full"),
   }),
   rule({
+    id: "maintenance-claim-withdraws",
+    ref: "vipd (issue 4 fencing, issue 5)",
+    summary:
+      "maintenance on while claiming: withdraw (priority-0 advert), wait with a full Master_Down_Timer",
+    states: ["backup"],
+    on: ["maintenance"],
+    when: (m, ev) => ev.on && m.claim !== null,
+    act: (m) => {
+      m.withdrawClaim(true);
+      m.armMasterDown("full");
+    },
+  }),
+  rule({
     id: "maintenance-no-change",
     ref: "vipd (issue 5)",
     summary: "other maintenance toggles keep the state (priority and timers follow)",
@@ -299,6 +359,21 @@ export const RULES: readonly Rule[] = [
     on: ["advert"],
     when: (_m, ev) => ev.priority === 0,
     act: (m) => m.sendAdvert(),
+  }),
+  rule({
+    id: "master-rx-higher-fencing",
+    ref: "RFC 9568 §6.4.3; vipd (issue 4 fencing)",
+    summary:
+      "fencing on, higher priority heard: remove the VIPs, Backup, then a priority-0 advert that " +
+      "tells the preempting router the VIPs are released (it claims only then), follow it",
+    states: ["master"],
+    on: ["advert"],
+    when: (m, ev) => m.opts.fencing && ev.priority > m.priority,
+    act: (m, ev) => {
+      m.enterBackup(`higher priority heard: ${describeAdvert(ev)}, ours ${m.priority}`, "none");
+      m.sendResign();
+      m.follow(ev.src, ev.adverIntervalMs, ev.srcMac);
+    },
   }),
   rule({
     id: "master-rx-higher",
@@ -400,6 +475,68 @@ export const RULES: readonly Rule[] = [
   }),
 
   // ---- Backup ------------------------------------------------------------------------------------
+  // Fencing mode: an unfenced takeover is a claim (machine.ts, Claim): announce, wait, then Master.
+  rule({
+    id: "backup-claim-adver-timer",
+    ref: "vipd (issue 4 fencing)",
+    summary: "claiming: the Adver_Timer sends our advert again (a lower master that hears it releases)",
+    states: CLAIMING,
+    on: ["adverTimer"],
+    act: (m) => m.sendAdvert(),
+  }),
+  rule({
+    id: "backup-claim-done",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "claim timer, every lower router heard has released and no better one answered within an " +
+      "Advertisement_Interval: advert, VIPs, announcement, Master",
+    states: CLAIMING,
+    on: ["claimTimer"],
+    when: (m) => m.claim !== null && m.claim.pending.size === 0,
+    act: (m) => completeClaim(m),
+  }),
+  rule({
+    id: "backup-claim-fence",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "claim timer, a lower router went silent for a Master_Down_Interval without releasing (it may " +
+      "have stalled with the VIPs): fence it first",
+    states: CLAIMING,
+    on: ["claimTimer"],
+    act: (m) => {
+      const pending = [...(m.claim?.pending.values() ?? [])];
+      const last = pending.reduce((a, b) => (b.heardAt > a.heardAt ? b : a));
+      m.peer = last.peer;
+      m.peerResigned = false;
+      m.claim = null; // the claim ends here: a new fence starts
+      m.enterFencing(`lower-priority master ${last.peer.address} silent without releasing`, last.peer);
+    },
+  }),
+  rule({
+    id: "backup-down-preempt-claim",
+    ref: "RFC 9568 §6.4.2 (Preempt_Mode); vipd (issue 4 fencing)",
+    summary:
+      "fencing on, Master_Down_Timer fires while we discard a live lower-priority master: claim from " +
+      "it (announce; Master once it released with priority 0, or fence it if it goes silent)",
+    states: ["backup"],
+    on: ["masterDownTimer"],
+    when: (m) => m.opts.fencing && m.preemptPeer() !== null,
+    act: (m) => {
+      const target = m.preemptPeer()!;
+      m.startClaim(target, `preempting lower-priority master ${target.address}`);
+    },
+  }),
+  rule({
+    id: "backup-down-claim",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "fencing on, Master_Down_Timer fires after our master resigned or with no master heard (nothing " +
+      "to fence): claim (announce, Master after an Advertisement_Interval unless a better router answers)",
+    states: ["backup"],
+    on: ["masterDownTimer"],
+    when: (m) => m.opts.fencing && (m.peer === null || m.peerResigned),
+    act: (m) => m.startClaim(null, m.peerResigned ? "master resigned (priority 0)" : "no master heard"),
+  }),
   rule({
     id: "backup-down-preempt",
     ref: "RFC 9568 §6.4.2 (Preempt_Mode)",
@@ -432,8 +569,8 @@ export const RULES: readonly Rule[] = [
     id: "backup-down-takeover",
     ref: "RFC 9568 §6.4.2",
     summary:
-      "Master_Down_Timer fires: advert, VIPs, announcement, Master. With fencing on this happens " +
-      "unfenced only after a priority-0 resign or when no master was ever heard (nothing to fence)",
+      "Master_Down_Timer fires: advert, VIPs, announcement, Master (fencing off; with fencing on " +
+      "the rows above fence or claim instead)",
     states: ["backup"],
     on: ["masterDownTimer"],
     act: (m) =>
@@ -458,6 +595,75 @@ export const RULES: readonly Rule[] = [
     },
   }),
   rule({
+    id: "backup-claim-rx-better",
+    ref: "RFC 9568 §6.4.2; vipd (issue 4 fencing)",
+    summary:
+      "claiming, a better router heard (higher, equal with a greater address, or any master when we " +
+      "do not preempt): withdraw with a priority-0 advert, Backup, follow it",
+    states: CLAIMING,
+    on: ["advert"],
+    when: (m, ev) => m.claim !== null && beatsClaim(m, ev),
+    act: (m, ev) => {
+      if (m.state === "fencing")
+        m.enterBackup(`better router heard while claiming: ${describeAdvert(ev)}`, "none");
+      m.follow(ev.src, ev.adverIntervalMs, ev.srcMac);
+    },
+  }),
+  rule({
+    id: "backup-claim-rx-release",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "claiming, a priority-0 advert from a lower router we wait for: it released; when none is left " +
+      "and the Advertisement_Interval has passed, Master",
+    states: CLAIMING,
+    on: ["advert"],
+    when: (m, ev) => m.claim !== null && ev.priority === 0 && m.claim.pending.has(ev.src),
+    act: (m, ev) => {
+      const claim = m.claim!;
+      claim.pending.delete(ev.src);
+      if (claim.pending.size === 0 && m.now >= claim.notBefore) completeClaim(m);
+      else m.timers.claim = m.claimDeadline();
+    },
+  }),
+  rule({
+    id: "backup-claim-rx-priority-0-other",
+    ref: "vipd (issue 4 fencing)",
+    summary: "claiming, a priority-0 advert from a router we do not wait for changes nothing",
+    states: CLAIMING,
+    on: ["advert"],
+    when: (m, ev) => m.claim !== null && ev.priority === 0,
+    act: nothing,
+  }),
+  rule({
+    id: "backup-claim-rx-lower",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "claiming, a lower router advertises: it may hold the VIPs, wait for its release (or its " +
+      "silence, then fence it); the first time, answer with our advert at once",
+    states: CLAIMING,
+    on: ["advert"],
+    when: (m) => m.claim !== null,
+    act: (m, ev) => {
+      const claim = m.claim!;
+      const first = !claim.pending.has(ev.src);
+      claim.pending.set(ev.src, { peer: senderPeer(ev), heardAt: m.now });
+      if (first) m.sendAdvert(); // once per router: never an advert ping-pong
+      m.timers.claim = m.claimDeadline();
+    },
+  }),
+  rule({
+    id: "backup-rx-priority-0-other-fencing",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "fencing on, a priority-0 advert from a router other than the master we follow says nothing " +
+      "about our master: the Master_Down_Timer keeps running (a shorter one would fence a live master)",
+    states: ["backup"],
+    on: ["advert"],
+    when: (m, ev) =>
+      m.opts.fencing && ev.priority === 0 && m.masterAddress !== null && m.masterAddress !== ev.src,
+    act: nothing,
+  }),
+  rule({
     id: "backup-rx-priority-0",
     ref: "RFC 9568 §6.4.2",
     summary: "priority-0 advert: Master_Down_Timer = Skew_Time (no fence needed if it was our master)",
@@ -478,14 +684,37 @@ export const RULES: readonly Rule[] = [
     act: (m, ev) => m.follow(ev.src, ev.adverIntervalMs, ev.srcMac),
   }),
   rule({
+    id: "backup-rx-lower-claim",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "fencing on, waiting to retry a fence, a live lower-priority master heard: it is the master " +
+      "now; claim from it instead of fencing the old silent one",
+    states: ["backup"],
+    on: ["advert"],
+    when: (m, ev) => preemptableLower(m, ev) && m.timers.masterDown === null,
+    act: (m, ev) => m.startClaim(senderPeer(ev), `preempting lower-priority master ${ev.src}`),
+  }),
+  rule({
     id: "backup-rx-lower-discard",
     ref: "RFC 9568 §6.4.2",
     summary: "lower priority with Preempt_Mode on: discard (the timer runs out and we preempt)",
     states: ["backup"],
     on: ["advert"],
     act: (m, ev) => {
-      m.preemptTarget = { address: ev.src, at: m.now };
+      m.preemptTarget =
+        ev.srcMac === undefined
+          ? { address: ev.src, at: m.now }
+          : { address: ev.src, at: m.now, mac: ev.srcMac };
     },
+  }),
+  rule({
+    id: "backup-claim-fencing-switched-off",
+    ref: "vipd",
+    summary: "a reload switched fencing off while claiming: take over now, as plain VRRP would have",
+    states: CLAIMING,
+    on: ["configChanged"],
+    when: (m) => !m.opts.fencing && m.claim !== null,
+    act: (m) => m.enterMaster(`${m.claim?.reason ?? "claim"}; fencing switched off`),
   }),
   rule({
     id: "backup-fencing-switched-off",
@@ -514,11 +743,22 @@ export const RULES: readonly Rule[] = [
   rule({
     id: "fence-ok",
     ref: "vipd (issue 4 fencing)",
-    summary: "the fence succeeded: claim the VIPs, Master",
+    summary:
+      "the fence succeeded: claim (advert at once; Master after an Advertisement_Interval unless a " +
+      "better router answers: another backup may have fenced the same master)",
     states: ["fencing"],
     on: ["fenceResult"],
-    when: (_m, ev) => ev.ok,
-    act: (m, ev) => m.enterMaster(`fenced ${m.peer?.address ?? "peer"}: ${ev.detail}`),
+    when: (m, ev) => ev.ok && m.claim === null,
+    act: (m, ev) => m.startClaim(null, `fenced ${m.peer?.address ?? "peer"}: ${ev.detail}`),
+  }),
+  rule({
+    id: "fence-claim-ignore",
+    ref: "vipd",
+    summary: "claiming after the fence: a late or repeated fence result changes nothing",
+    states: ["fencing"],
+    on: ["fenceResult"],
+    when: (m) => m.claim !== null,
+    act: nothing,
   }),
   rule({
     id: "fence-failed",
@@ -562,11 +802,16 @@ export const RULES: readonly Rule[] = [
   }),
   rule({
     id: "fence-rx-lower",
-    ref: "RFC 9568 §6.4.2",
-    summary: "a lower-priority advert while fencing (preempt on) is discarded; the fence goes on",
+    ref: "RFC 9568 §6.4.2; vipd (issue 4 fencing)",
+    summary:
+      "a live lower-priority master heard while fencing (preempt on): it is the master now; cancel " +
+      "the fence of the old silent one, Backup, claim from it",
     states: ["fencing"],
     on: ["advert"],
-    act: nothing,
+    act: (m, ev) => {
+      m.enterBackup(`live lower-priority master heard while fencing: ${describeAdvert(ev)}`, "none");
+      m.startClaim(senderPeer(ev), `preempting lower-priority master ${ev.src}`);
+    },
   }),
   rule({
     id: "fence-switched-off",

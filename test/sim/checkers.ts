@@ -53,8 +53,19 @@ export function stepChecks(sim: Simulation, node: SimNode, rec: StepRecord): Fin
       return f(INVARIANTS.fenceSelf, `${node.name} asked to fence its own address`);
     }
   }
+  // With fencing, a successful fence is followed by a claim (adverts, then Master an interval
+  // later, still in the fencing state). Neither may follow a failed fence.
+  if (
+    sim.config.fencing !== null &&
+    rec.before.state === "fencing" &&
+    rec.input.type === "fenceResult" &&
+    !rec.input.ok &&
+    (after === "master" || rec.step.actions.some((a) => a.type === "sendAdvert" && a.priority > 0))
+  ) {
+    return f(INVARIANTS.fenceOutcome, `${node.name} claimed the VIPs after a failed fence`);
+  }
   if (sim.config.fencing !== null && after === "master" && rec.before.state !== "master") {
-    if (rec.before.state === "fencing" && !(rec.input.type === "fenceResult" && rec.input.ok)) {
+    if (rec.before.state === "fencing" && node.lastFenceOk !== true) {
       return f(
         INVARIANTS.fenceOutcome,
         `${node.name} went fencing -> master on ${rec.input.type} without a successful fence`,
@@ -156,12 +167,18 @@ function liveness(sim: Simulation, healthy: number): Finding | null {
 
 /**
  * Why a VIP is on two hosts. The newest claimant decides:
- * - 'preempt': it heard a live lower-priority master recently and preempted it; plain VRRP
- *   claims before that master has stepped down (about one frame delay).
- * - 'no-master-heard': it claimed without ever hearing a master (boot while the master's adverts
- *   were cut off or the master stalled); with nothing known there is nothing to fence.
- * - 'rival-fencer': it fenced a peer other than the other holder (partitioned backups that both
- *   fenced the same silent master).
+ * - 'preempt': it heard the other holder and a live lower-priority master recently: it claimed
+ *   before that master let go (plain VRRP does, by about one frame delay; with fencing the
+ *   core waits for the master's priority-0 release). Never allowed with fencing.
+ * - 'no-master-heard': it claimed without having heard the other holder (booted, or took over,
+ *   while that holder was stalled or behind a partition); with nothing known there is nothing to
+ *   fence: needs a witness or quorum.
+ * - 'claim-race': it had heard the other holder advertise shortly before (within settleMs): a
+ *   live, audible holder, which the claim protocol (announce, wait for the release) must handle.
+ *   Never allowed with fencing.
+ * - 'rival-fencer': it fenced a peer other than the other holder and never heard that holder
+ *   (backups on both sides of a partition that fenced the same silent master): needs a witness or
+ *   quorum.
  * - 'unfenced-takeover' / 'fenced-holder-alive': it took the VIPs from the very host that still
  *   has them: a broken fence path. Never allowed when fencing is on.
  */
@@ -173,20 +190,29 @@ export function classifyOverlap(
   const older = holders.filter((n) => n !== newest);
   const claimedAt = newest.masterSince ?? sim.now;
   const fromHolder = older.some((o) => o.address === newest.claimedFrom);
+  const heardHolder = older.some(
+    (o) => claimedAt - (newest.heardAt.get(o.address) ?? Number.NEGATIVE_INFINITY) <= sim.settleMs,
+  );
   let cause: string;
-  if (claimedAt - newest.lastLowerAdvertAt <= preemptWindowMs(sim)) cause = "preempt";
-  else if (fromHolder) cause = newest.masterVia === "fence" ? "fenced-holder-alive" : "unfenced-takeover";
-  else if (newest.claimedFrom === null) cause = "no-master-heard";
-  else cause = "rival-fencer";
+  if (fromHolder) cause = newest.masterVia === "fence" ? "fenced-holder-alive" : "unfenced-takeover";
+  else if (heardHolder && claimedAt - newest.lastLowerAdvertAt <= preemptWindowMs(sim)) cause = "preempt";
+  else if (heardHolder) cause = "claim-race";
+  else if (newest.masterVia === "fence") cause = "rival-fencer";
+  else cause = "no-master-heard";
   return { cause, newest, older };
 }
 
-const TOLERATED_OVERLAPS = new Set(["preempt", "no-master-heard", "rival-fencer"]);
+/**
+ * Overlaps the core cannot prevent without a witness or quorum (docs/config.md): a holder that the
+ * claimant never heard (stalled, or behind a partition) when it booted or fenced.
+ */
+export const TOLERATED_OVERLAPS: ReadonlySet<string> = new Set(["no-master-heard", "rival-fencer"]);
 
 /**
  * With fencing, a host never claims a VIP that the host it took over from still holds: a takeover
- * from a silent master waits until the fence has powered that master off. With strictFencing,
- * every overlap fails (the issue's stronger wording, which the causes above do not meet yet).
+ * from a silent master waits until the fence has powered that master off, and an unfenced claim
+ * waits until the live holders it hears have released. With strictFencing every overlap fails,
+ * the tolerated causes too (they need a witness or quorum).
  */
 function exclusiveVips(sim: Simulation): Finding | null {
   const holders = new Map<string, SimNode[]>();

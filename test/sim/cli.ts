@@ -1,5 +1,6 @@
 // npm run sim -- --seed N            replay one seed (prints the run, the outcome and the trace hash)
 // npm run sim -- --sweep --seconds 60 run consecutive seeds for a wall-clock budget
+//   (--start-seed S --seeds N fixes the seed range, to compare runs)
 // add --canary [kind] to run with a deliberately broken router; success then means "caught".
 
 import yargs from "yargs";
@@ -15,6 +16,7 @@ const argv = yargs(hideBin(process.argv))
   .option("sweep", { type: "boolean", default: false, describe: "run many seeds" })
   .option("seconds", { type: "number", default: 60, describe: "wall-clock budget of a sweep" })
   .option("start-seed", { type: "number", describe: "first seed of a sweep (default: random)" })
+  .option("seeds", { type: "number", describe: "stop a sweep after this many seeds (for comparable runs)" })
   .option("canary", {
     type: "string",
     describe: `run a deliberately broken router: ${CANARY_KINDS.join(", ")} (bare --canary: ${CANARY_KINDS[0]})`,
@@ -23,7 +25,7 @@ const argv = yargs(hideBin(process.argv))
     type: "boolean",
     default: false,
     describe:
-      "with fencing, fail on every VIP overlap (preemption, boot without a master heard, rival fencers)",
+      "with fencing, fail on every VIP overlap, also those needing a witness (boot without a master heard, rival fencers)",
   })
   .option("trace", { type: "boolean", default: false, describe: "print the whole event trace of --seed" })
   .check((a) => {
@@ -38,6 +40,9 @@ const argv = yargs(hideBin(process.argv))
       }
     }
     if (!(a.seconds > 0)) throw new Error("--seconds must be positive");
+    if (a.seeds !== undefined && !(Number.isInteger(a.seeds) && a.seeds > 0)) {
+      throw new Error("--seeds must be a positive integer");
+    }
     if (a.canary !== undefined && a.canary !== "" && !isCanaryKind(a.canary)) {
       throw new Error(`unknown canary "${a.canary}"; one of ${CANARY_KINDS.join(", ")}`);
     }
@@ -74,6 +79,7 @@ if (argv.seed !== undefined) {
   const summary = sweep(realCore, {
     startSeed,
     wallMs: argv.seconds * 1000,
+    ...(argv.seeds === undefined ? {} : { maxSeeds: argv.seeds }),
     stopOnFailure: canary !== undefined,
     strictFencing: argv["strict-fencing"],
     ...(canary === undefined ? {} : { canary }),

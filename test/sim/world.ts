@@ -124,6 +124,10 @@ export interface SimNode {
   lastFenceTarget: string | null;
   /** When this node last received an advert with a lower non-zero priority than its own (a live lower master). */
   lastLowerAdvertAt: number;
+  /** The outcome of the node's last fence as the simulator delivered it (null while none is done). */
+  lastFenceOk: boolean | null;
+  /** When this node's router last heard a non-zero advert from each address (since its start). */
+  heardAt: Map<string, number>;
 }
 
 export interface Violation {
@@ -170,8 +174,8 @@ export interface RunResult {
 
 export interface SimOptions {
   /**
-   * With fencing, also fail on the short VIP overlap of a preemption (a backup claiming before the
-   * live lower master it preempts has let go). Off by default: the core preempts as plain VRRP does.
+   * With fencing, also fail on the VIP overlaps the core tolerates (checkers.ts, TOLERATED_OVERLAPS:
+   * a holder the claimant never heard, which needs a witness or quorum). Off by default.
    */
   strictFencing?: boolean;
   /** Keep every trace line (for --trace); otherwise only the last ones. */
@@ -298,6 +302,8 @@ export class Simulation {
         lastLowerAdvertAt: Number.NEGATIVE_INFINITY,
         claimedFrom: null,
         lastFenceTarget: null,
+        lastFenceOk: null,
+        heardAt: new Map<string, number>(),
       };
     });
     const i = config.adverIntervalMs;
@@ -485,6 +491,8 @@ export class Simulation {
         if (node.router !== null) return;
         node.router = this.core.createRouter(node.options);
         node.downReason = "not-started";
+        node.heardAt = new Map();
+        node.lastFenceOk = null;
         node.masterSince = null;
         node.masterVia = null;
         this.note(
@@ -682,6 +690,8 @@ export class Simulation {
     if (input.type === "advert" && input.priority > 0 && input.priority < before.effectivePriority) {
       node.lastLowerAdvertAt = this.now;
     }
+    if (input.type === "advert" && input.priority > 0) node.heardAt.set(input.src, this.now);
+    if (input.type === "fenceResult") node.lastFenceOk = input.ok;
     const step = router.handle(this.now, input);
     this.stats.steps++;
     this.note(`${node.name} ${describeInput(input)}${tag} -> ${describeActions(step.actions)}`);
@@ -689,6 +699,7 @@ export class Simulation {
     if (problems.length > 0) {
       this.fail("core-invariants", `${node.name}: ${problems.join("; ")}`);
     }
+    if (step.actions.some((a) => a.type === "requestFence")) node.lastFenceOk = null;
     for (const action of step.actions) {
       if (node.router !== router) break; // a fence inside this step cannot kill ourselves, but be safe
       this.execute(node, action);

@@ -123,7 +123,9 @@ function checkStep(router: Router, actions: readonly Action[], onLink: Set<strin
   for (const a of actions) {
     if (a.type === "addVips") for (const v of a.vips) onLink.add(v);
     if (a.type === "removeVips") for (const v of a.vips) onLink.delete(v);
-    if (a.type === "sendAdvert" && a.priority !== 0 && router.state !== "master") {
+    // A Backup advertises only while it claims, with fencing on (rules.ts, backup-down-claim).
+    const claiming = (router.state === "backup" || router.state === "fencing") && router.options.fencing;
+    if (a.type === "sendAdvert" && a.priority !== 0 && router.state !== "master" && !claiming) {
       problems.push(`advert with priority ${a.priority} while ${router.state}`);
     }
     if (a.type === "sendAdvert" && a.priority !== 0 && a.priority !== router.effectivePriority) {

@@ -508,13 +508,34 @@ describe("Fencing before takeover (issue 4)", () => {
     expect(d.router.holdsVips).toBe(false);
   });
 
-  it("issue 4: fence succeeded: Master (VIPs claimed only now)", () => {
+  it("issue 4: fence succeeded: advert at once, Master one interval later (VIPs claimed only now)", () => {
     const d = fencingDriver();
     d.fire();
     const step = d.feed({ type: "fenceResult", ok: true, detail: "fence_virsh off" }, d.now + 800);
     expect(d.rules()).toEqual(["fence-ok"]);
-    expect(types(step.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    expect(d.router.state).toBe("fencing");
+    expect(d.router.holdsVips).toBe(false);
+    // A repeated result while claiming changes nothing.
+    expect(d.feed({ type: "fenceResult", ok: true, detail: "again" }, d.now + 1).actions).toEqual([]);
+    expect(d.rules()).toEqual(["fence-claim-ignore"]);
+    const done = d.fire();
+    expect(d.rules()).toEqual(["backup-claim-done"]);
+    expect(types(done.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
+    expect(only(done.actions, "stateChanged")[0]).toMatchObject({ from: "fencing", to: "master" });
     expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4: two backups fenced the same master: the lower one hears the other's claim and withdraws", () => {
+    const d = fencingDriver();
+    d.fire();
+    d.feed({ type: "fenceResult", ok: true, detail: "off" }, d.now + 800);
+    const step = d.feed(advert({ priority: 150, src: "192.0.2.40" }), d.now + 100);
+    expect(d.rules()).toEqual(["backup-claim-rx-better"]);
+    expect(types(step.actions)).toEqual(["sendAdvert", "stateChanged", "notify"]);
+    expect(only(step.actions, "sendAdvert")).toEqual([{ type: "sendAdvert", priority: 0 }]);
+    expect(d.router.state).toBe("backup");
+    expect(d.router.masterAddress).toBe("192.0.2.40");
   });
 
   it("issue 4: fence failed: Backup, fence_failed, retries doubling up to fenceRetryMaxMs", () => {
@@ -560,51 +581,84 @@ describe("Fencing before takeover (issue 4)", () => {
     expect(d.rules()).toEqual(["backup-ignore"]);
   });
 
-  it("§6.4.2 + issue 4: a priority-0 advert while fencing: cancel, Skew_Time, then Master unfenced", () => {
+  it("§6.4.2 + issue 4: a priority-0 advert while fencing: cancel, Skew_Time, then a claim, Master unfenced", () => {
     const d = fencingDriver();
     d.fire();
     const step = d.feed(advert({ priority: 0 }), d.now + 10);
     expect(d.rules()).toEqual(["fence-rx-priority-0"]);
     expect(step.nextDeadline).toBe(d.now + 609.375);
     d.fire();
-    expect(d.rules()).toEqual(["backup-down-takeover"]);
+    expect(d.rules()).toEqual(["backup-down-claim"]);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-claim-done"]);
     expect(d.router.state).toBe("master");
   });
 
-  it("§6.4.2 + issue 4: a lower-priority advert while fencing is discarded; the fence goes on", () => {
+  it("§6.4.2 + issue 4: a live lower-priority master heard while fencing: cancel the fence, claim from it", () => {
     const d = fencingDriver();
     d.fire();
-    expect(d.feed(advert({ priority: 50, src: "192.0.2.30" }), d.now + 10).actions).toEqual([]);
+    const at = d.now + 10;
+    const step = d.feed(advert({ priority: 50, src: "192.0.2.30", srcMac: "02:00:00:00:00:30" }), at);
     expect(d.rules()).toEqual(["fence-rx-lower"]);
-    expect(d.router.state).toBe("fencing");
+    expect(types(step.actions)).toEqual(["cancelFence", "stateChanged", "notify", "sendAdvert"]);
+    expect(only(step.actions, "sendAdvert")).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    expect(d.router.state).toBe("backup");
+    // It goes quiet without releasing: after its Master_Down_Interval it is fenced, not the old master.
+    d.fire(); // Adver_Timer: our next advert
+    expect(d.rules()).toEqual(["backup-claim-adver-timer"]);
+    d.fire();
+    d.fire();
+    d.fire();
+    expect(d.now).toBe(at + 3609.375);
+    expect(d.rules()).toEqual(["backup-claim-fence"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([
+      { type: "requestFence", peer: "192.0.2.30", peerMac: "02:00:00:00:00:30" },
+    ]);
     expect(d.feed(weight("chk", -5), d.now + 1).actions).toEqual([]);
     expect(d.rules()).toEqual(["fence-ignore"]);
   });
 
-  it("issue 4: after a priority-0 resign of our master there is nothing to fence", () => {
+  it("issue 4: after a priority-0 resign of our master there is nothing to fence: a claim", () => {
     const d = fencingDriver();
     d.feed(advert({ priority: 0 }), 200);
     d.fire();
-    expect(d.rules()).toEqual(["backup-down-takeover"]);
-    expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe("master resigned (priority 0)");
+    expect(d.rules()).toEqual(["backup-down-claim"]);
+    expect(types(d.last.actions)).not.toContain("requestFence");
+    d.fire();
+    expect(d.rules()).toEqual(["backup-claim-done"]);
+    expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe(
+      "master resigned (priority 0); claimed after announcing",
+    );
   });
 
-  it("issue 4 (decision): with no master ever heard, the timer takes over without a fence", () => {
+  it("issue 4 (decision): with no master ever heard, a claim: advert, one interval, Master without a fence", () => {
     const d = new Driver({ fencing: true });
     d.start();
+    const step = d.fire();
+    expect(d.rules()).toEqual(["backup-down-claim"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    expect(step.nextDeadline).toBe(3609.375 + 1000);
+    expect(d.router.state).toBe("backup");
+    expect(d.router.holdsVips).toBe(false);
     d.fire();
-    expect(d.rules()).toEqual(["backup-down-takeover"]);
-    expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe("no master heard");
+    expect(d.rules()).toEqual(["backup-claim-done"]);
+    expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe("no master heard; claimed after announcing");
     expect(types(d.last.actions)).not.toContain("requestFence");
   });
 
-  it("§6.4.2 + issue 4: preempting a live lower-priority master needs no fence", () => {
+  it("§6.4.2 + issue 4: preempting a live lower-priority master needs no fence: a claim it answers", () => {
     const d = new Driver({ fencing: true, preemptDelayMs: 2000 });
     d.start(0);
     d.feed(advert({ priority: 50 }), 500); // followed within preempt_delay: it is our known master
     d.feed(advert({ priority: 50 }), 2500); // now discarded: preempting it
     d.fire();
-    expect(d.rules()).toEqual(["backup-down-preempt"]);
+    expect(d.rules()).toEqual(["backup-down-preempt-claim"]);
+    expect(d.router.state).toBe("backup");
+    d.feed(advert({ priority: 0 }), d.now + 5); // it released
+    expect(d.rules()).toEqual(["backup-claim-rx-release"]);
+    expect(d.router.state).toBe("backup"); // a better router may still answer within the interval
+    d.fire();
+    expect(d.rules()).toEqual(["backup-claim-done"]);
     expect(d.router.state).toBe("master");
   });
 
@@ -627,6 +681,187 @@ describe("Fencing before takeover (issue 4)", () => {
     expect(step.nextDeadline).toBe(d.now + 609.375);
     d.fire();
     expect(d.router.state).toBe("master");
+  });
+});
+
+describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
+  /** Fencing on; follows a master at .30 (priority 50) within preempt_delay, then discards it. */
+  function preemptingDriver(): Driver {
+    const d = new Driver({ fencing: true, preemptDelayMs: 2000 });
+    d.start(0);
+    d.feed(advert({ priority: 50, src: "192.0.2.30" }), 500);
+    d.feed(advert({ priority: 50, src: "192.0.2.30", srcMac: "02:00:00:00:00:30" }), 2500);
+    return d;
+  }
+
+  it("issue 4: preempting with fencing: advert at our priority, VIPs only after the release and an interval", () => {
+    const d = preemptingDriver();
+    const step = d.fire(); // Master_Down_Timer, 3609.375 ms after the last followed advert
+    expect(d.now).toBe(4109.375);
+    expect(d.rules()).toEqual(["backup-down-preempt-claim"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    expect(d.router.holdsVips).toBe(false);
+    expect(d.router.masterAddress).toBeNull();
+    // It has not heard us yet: its advert keeps the claim waiting (already waited for: no answer).
+    const again = d.feed(advert({ priority: 50, src: "192.0.2.30" }), d.now + 300);
+    expect(d.rules()).toEqual(["backup-claim-rx-lower"]);
+    expect(again.actions).toEqual([]);
+    expect(again.nextDeadline).toBe(d.now + 700); // our Adver_Timer; the claim waits for its silence
+    // Another lower router is answered at once, the first time only.
+    expect(d.feed(advert({ priority: 60, src: "192.0.2.31" }), d.now + 10).actions).toEqual([
+      { type: "sendAdvert", priority: 100 },
+    ]);
+    expect(d.feed(advert({ priority: 60, src: "192.0.2.31" }), d.now + 10).actions).toEqual([]);
+    d.feed(advert({ priority: 0, src: "192.0.2.31" }), d.now + 10);
+    expect(d.rules()).toEqual(["backup-claim-rx-release"]);
+    // Its release arrives before our interval ran out: Master when the claim timer fires.
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 100);
+    expect(d.rules()).toEqual(["backup-claim-rx-release"]);
+    expect(d.router.state).toBe("backup");
+    const done = d.fire();
+    expect(d.rules()).toEqual(["backup-claim-done"]);
+    expect(d.now).toBe(5109.375); // one interval after the claim began
+    expect(types(done.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
+    expect(only(done.actions, "stateChanged")[0]?.reason).toBe(
+      "preempting lower-priority master 192.0.2.30; claimed after announcing",
+    );
+  });
+
+  it("issue 4: a lower master silent for a Master_Down_Interval without releasing is fenced (it may have stalled)", () => {
+    const d = preemptingDriver();
+    d.fire();
+    const started = d.now;
+    d.fire();
+    expect(d.rules()).toEqual(["backup-claim-adver-timer"]);
+    while (d.router.state === "backup") d.fire();
+    expect(d.rules()).toEqual(["backup-claim-fence"]);
+    expect(d.now).toBe(started + 3609.375);
+    expect(d.router.state).toBe("fencing");
+    expect(only(d.last.actions, "requestFence")).toEqual([
+      { type: "requestFence", peer: "192.0.2.30", peerMac: "02:00:00:00:00:30" },
+    ]);
+    d.feed({ type: "fenceResult", ok: true, detail: "off" }, d.now + 50);
+    d.fire();
+    expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4: the address owner with fencing claims at startup instead of taking Master at once", () => {
+    const d = new Driver({ fencing: true, priority: 255 });
+    const step = d.start(0);
+    expect(d.rules()).toEqual(["init-startup-owner-fencing"]);
+    expect(types(step.actions)).toEqual(["stateChanged", "notify", "sendAdvert"]);
+    expect(only(step.actions, "sendAdvert")).toEqual([{ type: "sendAdvert", priority: 255 }]);
+    d.feed(advert({ priority: 200 }), 10); // a master that has not heard us yet
+    d.feed(advert({ priority: 0 }), 20); // it released
+    d.fire();
+    expect(d.rules()).toEqual(["backup-claim-done"]);
+    expect(d.router.state).toBe("master");
+    expect(d.now).toBe(1000);
+  });
+
+  it("issue 4: claiming, a better router answers: withdraw with a priority-0 advert and follow it", () => {
+    const d = preemptingDriver();
+    d.fire();
+    const step = d.feed(advert({ priority: 150, src: "192.0.2.40" }), d.now + 20);
+    expect(d.rules()).toEqual(["backup-claim-rx-better"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 0 }]);
+    expect(d.router.masterAddress).toBe("192.0.2.40");
+    expect(step.nextDeadline).toBe(d.now + 3609.375);
+  });
+
+  it("RFC 9568 §6.4.3 tie-break: claiming, an equal priority wins only from a greater address", () => {
+    const d = preemptingDriver();
+    d.fire();
+    d.feed(advert({ priority: 100, src: "192.0.2.5" }), d.now + 20);
+    expect(d.rules()).toEqual(["backup-claim-rx-lower"]); // smaller address: it yields to us
+    d.feed(advert({ priority: 100, src: "192.0.2.50" }), d.now + 20);
+    expect(d.rules()).toEqual(["backup-claim-rx-better"]);
+  });
+
+  it("issue 4: claiming, a priority-0 advert from a router we do not wait for changes nothing", () => {
+    const d = preemptingDriver();
+    d.fire();
+    const deadline = d.last.nextDeadline;
+    const step = d.feed(advert({ priority: 0, src: "192.0.2.40" }), d.now + 20);
+    expect(d.rules()).toEqual(["backup-claim-rx-priority-0-other"]);
+    expect(step).toEqual({ actions: [], nextDeadline: deadline });
+  });
+
+  it("issue 4: maintenance on while claiming withdraws (priority 0) and waits", () => {
+    const d = preemptingDriver();
+    d.fire();
+    const step = d.feed({ type: "maintenance", on: true }, d.now + 20);
+    expect(d.rules()).toEqual(["maintenance-claim-withdraws"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 0 }]);
+    expect(step.nextDeadline).toBe(d.now + 3000 + 1000); // Master_Down_Interval at priority 0
+  });
+
+  it("issue 4: a claimant shutting down or going Fault withdraws with a priority-0 advert", () => {
+    const a = preemptingDriver();
+    a.fire();
+    expect(only(a.feed({ type: "shutdown" }, a.now + 20).actions, "sendAdvert")).toEqual([
+      { type: "sendAdvert", priority: 0 },
+    ]);
+    const b = preemptingDriver();
+    b.fire();
+    expect(only(b.feed({ type: "linkChanged", up: false }, b.now + 20).actions, "sendAdvert")).toEqual([
+      { type: "sendAdvert", priority: 0 },
+    ]);
+    expect(b.router.state).toBe("fault");
+  });
+
+  it("vipd: a reload switching fencing off while claiming takes over at once, as plain VRRP would", () => {
+    const d = preemptingDriver();
+    d.fire();
+    d.feed({ type: "configChanged", options: { ...BASE, preemptDelayMs: 2000 } }, d.now + 20);
+    expect(d.rules()).toEqual(["backup-claim-fencing-switched-off"]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4: a master with fencing that hears a higher priority removes its VIPs, then releases with priority 0", () => {
+    const d = new Driver({ fencing: true });
+    d.start();
+    d.fire(); // claim (no master heard)
+    d.fire();
+    expect(d.router.state).toBe("master");
+    const step = d.feed(advert({ priority: 150 }), d.now + 100);
+    expect(d.rules()).toEqual(["master-rx-higher-fencing"]);
+    expect(types(step.actions)).toEqual(["removeVips", "stateChanged", "notify", "sendAdvert"]);
+    expect(only(step.actions, "sendAdvert")).toEqual([{ type: "sendAdvert", priority: 0 }]);
+    expect(d.router.masterAddress).toBe("192.0.2.20");
+  });
+
+  it("issue 4: a priority-0 advert from another router than our master does not shorten the timer", () => {
+    const d = fencingDriver();
+    const step = d.feed(advert({ priority: 0, src: "192.0.2.30" }), 300);
+    expect(d.rules()).toEqual(["backup-rx-priority-0-other-fencing"]);
+    expect(step.nextDeadline).toBe(100 + 3609.375);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-fence"]); // our master is still the one to fence
+  });
+
+  it("issue 4: waiting to retry a fence, a live lower master heard: claim from it instead", () => {
+    const d = fencingDriver();
+    d.fire();
+    d.feed({ type: "fenceResult", ok: false, detail: "exit 1" }, d.now + 10);
+    const step = d.feed(advert({ priority: 50, src: "192.0.2.30" }), d.now + 10);
+    expect(d.rules()).toEqual(["backup-rx-lower-claim"]);
+    expect(step.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 1000);
+    expect(d.rules()).toEqual(["backup-claim-rx-release"]);
+    expect(d.router.state).toBe("master");
+    expect(only(d.last.actions, "requestFence")).toEqual([]);
+  });
+
+  it("issue 4: the fence retry of a silent master waits no longer once a live lower master was heard (liveness)", () => {
+    // Before the fix the retry timer kept fencing the old master while a lower one was live.
+    const d = fencingDriver();
+    d.fire();
+    d.feed({ type: "fenceResult", ok: false, detail: "exit 1" }, d.now + 10);
+    d.feed(advert({ priority: 50, src: "192.0.2.30" }), d.now + 10);
+    expect(d.router.nextDeadline).not.toBeNull();
+    d.fire();
+    expect(d.rules()).not.toContain("backup-fence-retry");
   });
 });
 

@@ -144,6 +144,9 @@ interface Instance {
   timeline: FailoverTimeline | null;
   lastTimeline: FailoverTimeline | null;
   closed: boolean;
+  /** The scheduler key of the router deadline and its callback, made once (set on every advert). */
+  routerKey: string;
+  onRouterTimeout: () => void;
 }
 
 function stripPrefix(address: string): string {
@@ -411,6 +414,10 @@ export class Engine<C> {
       timeline: null,
       lastTimeline: null,
       closed: false,
+      routerKey: `router:${spec.name}`,
+      onRouterTimeout: () => {
+        if (!inst.closed) this.#feed(inst, { type: "timeout" });
+      },
     };
     try {
       this.#prepareAnnouncements(inst);
@@ -456,7 +463,7 @@ export class Engine<C> {
 
   #closeInstance(inst: Instance): void {
     inst.closed = true;
-    this.#scheduler.clear(`router:${inst.spec.name}`);
+    this.#scheduler.clear(inst.routerKey);
     this.#cancelAnnouncements(inst);
     this.#instances.delete(inst.spec.name);
     const g = inst.group;
@@ -649,9 +656,7 @@ export class Engine<C> {
 
   #setRouterDeadline(inst: Instance, at: number | null): void {
     if (inst.closed) return;
-    this.#scheduler.set(`router:${inst.spec.name}`, at, () => {
-      if (!inst.closed) this.#feed(inst, { type: "timeout" });
-    });
+    this.#scheduler.set(inst.routerKey, at, inst.onRouterTimeout);
   }
 
   #onLinkChange(ifname: string, up: boolean): void {

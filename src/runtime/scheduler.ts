@@ -1,17 +1,32 @@
 // Keyed deadlines multiplexed onto the one protocol timer: the timer is always armed at the
 // earliest deadline of all keys (router deadlines and announcement bursts alike).
+//
+// The deadlines live in a binary min-heap (ties in the order the keys were first set), so setting,
+// moving or clearing one costs O(log n) and finding the earliest O(1). With 255 instances a backup
+// moves one deadline per advert received (2550 a second at 100 ms); a scan of every key on each
+// change made that the largest part of the runtime's own work.
 
 import type { ClockPort, TimerPort } from "./ports.js";
 
 interface Entry {
+  key: string;
   at: number;
   run: (now: number) => void;
+  /** Order of first insertion: breaks ties between equal deadlines. */
+  seq: number;
+  /** Position in the heap; -1 once removed. */
+  index: number;
 }
+
+/** Runs per fire at most, per key present when it started (a callback re-arming itself "now"). */
+const MAX_RUNS_PER_KEY = 64;
 
 export class Scheduler {
   readonly #clock: ClockPort;
   readonly #timer: TimerPort;
   readonly #entries = new Map<string, Entry>();
+  readonly #heap: Entry[] = [];
+  #seq = 0;
   #armedAt: number | null = null;
   #firing = false;
   #closed = false;
@@ -27,21 +42,39 @@ export class Scheduler {
   /** Sets or replaces the deadline for `key`; `at === null` clears it. */
   set(key: string, at: number | null, run: (now: number) => void): void {
     if (this.#closed) return;
-    if (at === null) this.#entries.delete(key);
-    else this.#entries.set(key, { at, run });
+    if (at === null) {
+      this.clear(key);
+      return;
+    }
+    const e = this.#entries.get(key);
+    if (e === undefined) {
+      const entry: Entry = { key, at, run, seq: this.#seq++, index: this.#heap.length };
+      this.#entries.set(key, entry);
+      this.#heap.push(entry);
+      this.#up(entry.index);
+    } else {
+      const earlier = at < e.at;
+      e.at = at;
+      e.run = run;
+      if (earlier) this.#up(e.index);
+      else this.#down(e.index);
+    }
     if (!this.#firing) this.#rearm();
   }
 
   clear(key: string): void {
-    if (this.#entries.delete(key) && !this.#firing) this.#rearm();
+    const e = this.#entries.get(key);
+    if (e === undefined) return;
+    this.#remove(e);
+    if (!this.#firing) this.#rearm();
   }
 
   /** Clears every key that starts with `prefix`. */
   clearPrefix(prefix: string): void {
     let changed = false;
-    for (const key of this.#entries.keys()) {
-      if (key.startsWith(prefix)) {
-        this.#entries.delete(key);
+    for (const e of [...this.#entries.values()]) {
+      if (e.key.startsWith(prefix)) {
+        this.#remove(e);
         changed = true;
       }
     }
@@ -64,14 +97,14 @@ export class Scheduler {
   close(): void {
     this.#closed = true;
     this.#entries.clear();
+    this.#heap.length = 0;
     this.#armedAt = null;
     this.#timer.close();
   }
 
   #rearm(): void {
     if (this.#closed) return;
-    let min: number | null = null;
-    for (const e of this.#entries.values()) if (min === null || e.at < min) min = e.at;
+    const min = this.#heap[0]?.at ?? null;
     if (min === this.#armedAt) return;
     this.#armedAt = min;
     if (min === null) this.#timer.disarm();
@@ -84,26 +117,71 @@ export class Scheduler {
     this.#armedAt = null;
     this.#firing = true;
     try {
-      // Entries may be added or moved by the callbacks; loop until nothing is due at `now`.
+      // Callbacks may add or move entries; everything due at `now` runs, earliest first.
       const now = this.#clock.now();
       let earliestDue: number | null = null;
-      for (let guard = 0; guard < 64; guard++) {
-        const due: [string, Entry][] = [];
-        for (const [key, e] of this.#entries) if (e.at <= now) due.push([key, e]);
-        if (due.length === 0) break;
-        due.sort((a, b) => a[1].at - b[1].at);
-        for (const [key, e] of due) {
-          if (earliestDue === null || e.at < earliestDue) earliestDue = e.at;
-          // Still the same entry? A previous callback may have replaced or cleared it.
-          if (this.#entries.get(key) !== e) continue;
-          this.#entries.delete(key);
-          e.run(now);
-        }
+      let budget = MAX_RUNS_PER_KEY * (this.#heap.length + 1);
+      for (let e = this.#heap[0]; e !== undefined && e.at <= now && budget > 0; e = this.#heap[0]) {
+        budget--;
+        if (earliestDue === null || e.at < earliestDue) earliestDue = e.at;
+        this.#remove(e);
+        e.run(now);
+        if (this.#closed) return;
       }
       if (earliestDue !== null) this.worstLatenessMs = Math.max(this.worstLatenessMs, now - earliestDue);
     } finally {
       this.#firing = false;
       this.#rearm();
     }
+  }
+
+  #remove(e: Entry): void {
+    this.#entries.delete(e.key);
+    const i = e.index;
+    e.index = -1;
+    const last = this.#heap.pop();
+    if (last === undefined || last === e) return;
+    this.#heap[i] = last;
+    last.index = i;
+    this.#up(i);
+    this.#down(last.index);
+  }
+
+  #before(a: Entry, b: Entry): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  #up(i: number): void {
+    const h = this.#heap;
+    const e = h[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = h[p]!;
+      if (!this.#before(e, parent)) break;
+      h[i] = parent;
+      parent.index = i;
+      i = p;
+    }
+    h[i] = e;
+    e.index = i;
+  }
+
+  #down(i: number): void {
+    const h = this.#heap;
+    const n = h.length;
+    const e = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.#before(h[r]!, h[l]!) ? r : l;
+      const child = h[c]!;
+      if (!this.#before(child, e)) break;
+      h[i] = child;
+      child.index = i;
+      i = c;
+    }
+    h[i] = e;
+    e.index = i;
   }
 }

@@ -1,0 +1,173 @@
+// src/runtime/scheduler.ts: keyed deadlines on one timer. A random sequence of set/clear/fire is
+// checked against a plain model (a map scanned in full, as the first version did).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { ClockPort, TimerPort } from "../../src/runtime/ports.js";
+import { Scheduler } from "../../src/runtime/scheduler.js";
+
+class ManualClock implements ClockPort {
+  t = 0;
+  armed: number | null = null;
+  fire: (() => void) | null = null;
+  now(): number {
+    return this.t;
+  }
+  createTimer(onFire: () => void): TimerPort {
+    this.fire = onFire;
+    return {
+      armAt: (at) => {
+        this.armed = at;
+      },
+      disarm: () => {
+        this.armed = null;
+      },
+      close: () => {
+        this.armed = null;
+      },
+    };
+  }
+  /** Moves to the armed time (or `to`) and fires the timer. */
+  advance(to: number): void {
+    this.t = Math.max(this.t, to);
+    if (this.armed !== null && this.armed <= this.t) {
+      this.armed = null;
+      this.fire?.();
+    }
+  }
+}
+
+describe("Scheduler", () => {
+  it("arms the timer at the earliest deadline and runs due keys in deadline order", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const ran: string[] = [];
+    s.set("b", 30, () => ran.push("b"));
+    s.set("a", 20, () => ran.push("a"));
+    s.set("c", 25, () => ran.push("c"));
+    expect(clock.armed).toBe(20);
+    s.set("a", 40, () => ran.push("a"));
+    expect(clock.armed).toBe(25);
+    s.clear("c");
+    expect(clock.armed).toBe(30);
+    clock.advance(45);
+    expect(ran).toEqual(["b", "a"]);
+    expect(clock.armed).toBeNull();
+    expect(s.worstLatenessMs).toBe(15);
+  });
+
+  it("equal deadlines run in the order their keys were first set; a moved key keeps its place", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const ran: string[] = [];
+    for (const k of ["x", "y", "z"]) s.set(k, 50, () => ran.push(k));
+    s.set("x", 60, () => ran.push("x"));
+    s.set("x", 50, () => ran.push("x"));
+    clock.advance(50);
+    expect(ran).toEqual(["x", "y", "z"]);
+  });
+
+  it("a callback may set, move or clear keys; those due now run in the same fire", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const ran: string[] = [];
+    s.set("a", 10, (now) => {
+      ran.push("a");
+      s.clear("b");
+      s.set("c", now, () => ran.push("c"));
+      s.set("d", now + 5, () => ran.push("d"));
+    });
+    s.set("b", 10, () => ran.push("b"));
+    clock.advance(10);
+    expect(ran).toEqual(["a", "c"]);
+    expect(clock.armed).toBe(15);
+  });
+
+  it("a callback that keeps re-arming itself at `now` is bounded", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    let runs = 0;
+    const again = (now: number) => {
+      runs++;
+      s.set("loop", now, again);
+    };
+    s.set("loop", 1, again);
+    clock.advance(1);
+    expect(runs).toBeGreaterThan(1);
+    expect(runs).toBeLessThanOrEqual(128);
+    expect(clock.armed).toBe(1);
+  });
+
+  it("clearPrefix and close", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    s.set("router:a", 5, () => {});
+    s.set("router:b", 6, () => {});
+    s.set("announce:a", 7, () => {});
+    s.clearPrefix("router:");
+    expect([s.has("router:a"), s.has("router:b"), s.deadline("announce:a")]).toEqual([false, false, 7]);
+    expect(clock.armed).toBe(7);
+    s.close();
+    s.set("x", 1, () => {});
+    expect(s.has("x")).toBe(false);
+    expect(s.armedAt).toBeNull();
+  });
+
+  it("matches a full-scan model over random operations", () => {
+    type Op =
+      | { type: "set"; key: number; at: number }
+      | { type: "clear"; key: number }
+      | { type: "advance"; by: number };
+    const op = fc.oneof(
+      fc.record({
+        type: fc.constant("set" as const),
+        key: fc.integer({ min: 0, max: 9 }),
+        at: fc.integer({ min: 0, max: 60 }),
+      }),
+      fc.record({ type: fc.constant("clear" as const), key: fc.integer({ min: 0, max: 9 }) }),
+      fc.record({ type: fc.constant("advance" as const), by: fc.integer({ min: 0, max: 20 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops: Op[]) => {
+        const clock = new ManualClock();
+        const s = new Scheduler(clock);
+        const model = new Map<number, { at: number; seq: number }>();
+        let seq = 0;
+        const ran: number[] = [];
+        const expected: number[] = [];
+        for (const o of ops) {
+          if (o.type === "set") {
+            const at = clock.t + o.at;
+            const prev = model.get(o.key);
+            model.set(o.key, { at, seq: prev?.seq ?? seq++ });
+            s.set(String(o.key), at, () => ran.push(o.key));
+          } else if (o.type === "clear") {
+            model.delete(o.key);
+            s.clear(String(o.key));
+          } else {
+            const to = clock.t + o.by;
+            // Every armed time up to `to` fires in turn, as the real timer would.
+            for (let guard = 0; guard < 20 && clock.armed !== null && clock.armed <= to; guard++) {
+              const at = clock.armed;
+              const due = [...model]
+                .filter(([, v]) => v.at <= at)
+                .sort((a, b) => a[1].at - b[1].at || a[1].seq - b[1].seq);
+              for (const [k] of due) {
+                expected.push(k);
+                model.delete(k);
+              }
+              clock.advance(at);
+            }
+            clock.t = to;
+          }
+          const min = [...model.values()].reduce<number | null>(
+            (m, v) => (m === null || v.at < m ? v.at : m),
+            null,
+          );
+          expect(s.armedAt).toBe(min);
+        }
+        expect(ran).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -9,7 +9,8 @@
         "src/packet_socket.cc",
         "src/timer.cc",
         "src/notify.cc",
-        "src/peercred.cc"
+        "src/peercred.cc",
+        "src/sched.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -4,6 +4,7 @@
 #include "packet_socket.h"
 #include "notify.h"
 #include "peercred.h"
+#include "sched.h"
 #include "timer.h"
 #include "vrrp_socket.h"
 
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vipd::InitTimer(env, exports);
   vipd::InitNotify(env, exports);
   vipd::InitPeerCred(env, exports);
+  vipd::InitSched(env, exports);
   return exports;
 }
 

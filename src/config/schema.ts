@@ -189,6 +189,10 @@ export const globalSchema = z.strictObject({
   witness: witnessSchema.nullable().optional(),
   notify_timeout: duration().optional(),
   notify_retries: intIn(0, 10).optional(),
+  realtime_priority: intIn(0, 99).optional(),
+  nice: z
+    .union([intIn(-20, 19), z.null()], { error: "must be an integer from -20 to 19, or null" })
+    .optional(),
 });
 
 export const trackScriptSchema = z.strictObject({

@@ -36,6 +36,10 @@ const TRACK_WHAT = {
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
 const DEFAULT_CONTROL_SOCKET = "/run/vipd/vipd.sock";
 const DEFAULT_METRICS = "127.0.0.1:9650";
+// Scheduling defaults (docs/config.md): keepalived changes nothing unless told (vrrp_rt_priority,
+// vrrp_priority, vrrp_no_swap); a Node.js event loop needs the help more, so vipd asks by default.
+const DEFAULT_REALTIME_PRIORITY = 10;
+const DEFAULT_NICE = -10;
 const MAX_PREEMPT_DELAY_MS = 1000_000;
 
 const familyName = (f: Family) => (f === "ipv4" ? "IPv4" : "IPv6");
@@ -267,6 +271,8 @@ export function buildConfig(
     witness: g.witness ? witnessOf(g.witness, ["global", "witness"], issues) : null,
     notifyTimeoutMs: g.notify_timeout ?? 10_000,
     notifyRetries: g.notify_retries ?? 1,
+    realtimePriority: g.realtime_priority ?? DEFAULT_REALTIME_PRIORITY,
+    nice: g.nice === undefined ? DEFAULT_NICE : g.nice,
   };
   if (global.notifyTimeoutMs < 10) {
     issues.push(issueAt(["global", "notify_timeout"], "value", "must be at least 10ms"));

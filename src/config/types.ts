@@ -47,6 +47,10 @@ export interface GlobalConfig extends AnnounceConfig {
   notifyTimeoutMs: number;
   /** Extra attempts after a failed notify script run. */
   notifyRetries: number;
+  /** SCHED_RR priority (1..99) of every vipd thread; 0 leaves the scheduling alone. */
+  realtimePriority: number;
+  /** Nice value (-20..19) of every vipd thread, or null to leave it alone. */
+  nice: number | null;
 }
 
 /** One fence agent run: the fence-agent stdin protocol (key=value lines), exit 0 = fenced. */

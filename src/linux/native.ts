@@ -4,6 +4,7 @@
 
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Family } from "../core/types.js";
 import { VipdOsError, type VipdOsErrorCode } from "./errors.js";
@@ -90,6 +91,12 @@ interface Addon {
   sdNotify(address: string, state: string): boolean;
   /** Absent in addons built before it was added. */
   peerCredentials?(fd: number): { pid: number; uid: number; gid: number };
+  /** Absent in addons built before it was added. Each field: 0 done, -1 not asked, else errno. */
+  setScheduling?(
+    realtimePriority: number,
+    nice: number | null,
+    rttimeUs: number,
+  ): { realtime: number; nice: number; threads: number };
 }
 
 const ADDON_RELATIVE = "native/build/Release/vipd_native.node";
@@ -239,6 +246,46 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
   if (typeof native.peerCredentials !== "function") return null;
   const fn = native.peerCredentials.bind(native);
   return call(() => fn(fd));
+}
+
+export interface SchedulingRequest {
+  /** 1..99: SCHED_RR at this priority for every thread; 0: unchanged. */
+  realtimePriority: number;
+  /** -20..19 for every thread; null: unchanged. */
+  nice: number | null;
+  /** RLIMIT_RTTIME (µs of CPU without blocking before SIGXCPU) set with realtime. */
+  rttimeUs: number;
+}
+
+/** What each part of setScheduling did: "ok", "skipped" (not asked), or the OS error text. */
+export interface SchedulingResult {
+  realtime: string;
+  nice: string;
+  threads: number;
+}
+
+function errnoText(errno: number): string {
+  if (errno === 0) return "ok";
+  if (errno === -1) return "skipped";
+  const name = Object.entries(osConstants.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
+  return name === "EPERM" ? "EPERM (needs CAP_SYS_NICE, and RestrictRealtime=no under systemd)" : name;
+}
+
+/**
+ * Raises the process's scheduling (realtime round-robin, nice), so a loaded machine delays the
+ * protocol timers as little as it delays keepalived's. Partial failure is
+ * reported per part, never thrown: vipd runs on without the boost. Null when the addon predates it.
+ */
+export function setScheduling(o: SchedulingRequest): SchedulingResult | null {
+  const native = loadAddon();
+  if (typeof native.setScheduling !== "function") return null;
+  const fn = native.setScheduling.bind(native);
+  const r = fn(o.realtimePriority, o.nice, o.rttimeUs);
+  return {
+    realtime: errnoText(r.realtime),
+    nice: errnoText(r.nice),
+    threads: r.threads,
+  };
 }
 
 /** CLOCK_MONOTONIC in milliseconds (fractional): the clock createHighResTimer is armed on. */

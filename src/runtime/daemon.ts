@@ -4,7 +4,7 @@ import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { loadConfigFile, type VipdConfig } from "../config/index.js";
 import { Hooks } from "../hooks/index.js";
-import { peerCredentials } from "../linux/native.js";
+import { peerCredentials, setScheduling } from "../linux/native.js";
 import { configToSpecs } from "./config-view.js";
 import { type ControlServer, type PeerCredentials, startControlServer } from "./control.js";
 import type { RunDaemon } from "./daemon-api.js";
@@ -68,6 +68,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     await control?.close();
     return failedHandle(EX_OSERR);
   }
+  if (o.ports === undefined) applyScheduling(config, log);
   const engineLoad = o.loadConfig ?? loadConfigFile;
   // The running config: the engine loads the file itself on reload; the last good one is kept here
   // for reload plans, handover and explain.
@@ -285,3 +286,33 @@ function failedHandle(code: number): DaemonHandle {
 
 // The CLI loads this module dynamically and calls runDaemon as a RunDaemon.
 runDaemon satisfies RunDaemon;
+
+/** RLIMIT_RTTIME with realtime on: a thread that spins 5 s without sleeping is killed (SIGKILL). */
+const RTTIME_LIMIT_US = 5_000_000;
+
+/**
+ * global.realtime_priority and global.nice, once at start (a reload does not change them). A
+ * refusal (no CAP_SYS_NICE, RestrictRealtime=yes) is a warning: vipd runs on, with
+ * its timers at the mercy of the machine's load.
+ */
+function applyScheduling(config: VipdConfig, log: Logger): void {
+  const g = config.global;
+  if (g.realtimePriority === 0 && g.nice === null) return;
+  const r = setScheduling({
+    realtimePriority: g.realtimePriority,
+    nice: g.nice,
+    rttimeUs: RTTIME_LIMIT_US,
+  });
+  if (r === null) {
+    log.warn("scheduling options ignored: the native addon predates them (npm run build:native)");
+    return;
+  }
+  const failed = (["realtime", "nice"] as const).filter((k) => r[k] !== "ok" && r[k] !== "skipped");
+  const fields = {
+    realtimePriority: g.realtimePriority,
+    nice: g.nice,
+    result: { realtime: r.realtime, nice: r.nice },
+  };
+  if (failed.length > 0) log.warn(fields, `scheduling: ${failed.map((k) => `${k} ${r[k]}`).join(", ")}`);
+  else log.info(fields, "scheduling applied");
+}

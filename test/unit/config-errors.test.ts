@@ -276,6 +276,21 @@ const cases: { name: string; text: string; errors: string[] }[] = [
     text: "instances:\n  - web\n",
     errors: ["vipd.yaml:2:3: instances: must be a mapping of instances by name (got a list)"],
   },
+  {
+    name: "realtime_priority out of range",
+    text: `global:\n  realtime_priority: 100\n${web("interface: eth0", "vrid: 1", "virtual_ips: [192.0.2.200]")}`,
+    errors: ["vipd.yaml:2:22: global.realtime_priority: must be an integer from 0 to 99 (got 100)"],
+  },
+  {
+    name: "realtime_priority not a number",
+    text: `global:\n  realtime_priority: high\n${web("interface: eth0", "vrid: 1", "virtual_ips: [192.0.2.200]")}`,
+    errors: ['vipd.yaml:2:22: global.realtime_priority: must be an integer from 0 to 99 (got "high")'],
+  },
+  {
+    name: "nice out of range",
+    text: `global:\n  nice: -21\n${web("interface: eth0", "vrid: 1", "virtual_ips: [192.0.2.200]")}`,
+    errors: ["vipd.yaml:2:9: global.nice: must be an integer from -20 to 19 (got -21)"],
+  },
 ];
 
 describe("config errors", () => {

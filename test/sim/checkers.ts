@@ -173,7 +173,7 @@ function liveness(sim: Simulation, healthy: number): Finding | null {
  * - 'no-master-heard': it claimed without having heard the other holder (booted, or took over,
  *   while that holder was stalled or behind a partition); with nothing known there is nothing to
  *   fence: needs a witness or quorum.
- * - 'claim-race': it had heard the other holder advertise shortly before (within settleMs): a
+ * - 'claim-race': it had heard the other holder advertise shortly before its claim (settleMs): a
  *   live, audible holder, which the claim protocol (announce, wait for the release) must handle.
  *   Never allowed with fencing.
  * - 'rival-fencer': it fenced a peer other than the other holder and never heard that holder
@@ -191,11 +191,11 @@ export function classifyOverlap(
   const claimedAt = newest.masterSince ?? sim.now;
   const fromHolder = older.some((o) => o.address === newest.claimedFrom);
   const heardHolder = older.some(
-    (o) => claimedAt - (newest.heardAt.get(o.address) ?? Number.NEGATIVE_INFINITY) <= sim.settleMs,
+    (o) => claimedAt - (newest.heardBeforeClaim.get(o.address) ?? Number.NEGATIVE_INFINITY) <= sim.settleMs,
   );
   let cause: string;
   if (fromHolder) cause = newest.masterVia === "fence" ? "fenced-holder-alive" : "unfenced-takeover";
-  else if (heardHolder && claimedAt - newest.lastLowerAdvertAt <= preemptWindowMs(sim)) cause = "preempt";
+  else if (heardHolder && claimedAt - newest.lowerBeforeClaim <= preemptWindowMs(sim)) cause = "preempt";
   else if (heardHolder) cause = "claim-race";
   else if (newest.masterVia === "fence") cause = "rival-fencer";
   else cause = "no-master-heard";

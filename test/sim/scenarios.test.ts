@@ -181,6 +181,30 @@ describe("fencing: VIP overlaps the default check tolerates and --strict-fencing
     expect(took - 10.3 * i).toBeLessThanOrEqual(masterDownMs(200, i) + i + 2 * maxDelay);
   });
 
+  it("liveness: a backup retrying a failing fence preempts a live lower master instead (seed 82's bug)", () => {
+    // n0 (200) is cut off; n1 (150) cannot fence it. n2 (100) boots on n1's side, hears no master
+    // and claims (announces). n1 must then claim from n2 instead of fencing n0 forever; n2 yields.
+    const sim = scripted({
+      intervalMs: i,
+      nodes: [{ priority: 200 }, { priority: 150 }, { priority: 100 }],
+      fencing: { mode: "fail", delayMs: 0.5 * i },
+    });
+    sim.at(0, { type: "start", node: 0 }).at(0.1 * i, { type: "start", node: 1 });
+    sim.at(10.3 * i, { type: "partition", groups: [[0], [1, 2]] });
+    sim.at(20 * i, { type: "start", node: 2 });
+    const r = sim.run(40 * i);
+    expect(r.violation).toBeNull();
+    const n1 = firstEntry(sim, 1, "master", 20 * i);
+    expect(n1).not.toBeNull();
+    // n2's claim is its Master_Down_Interval after its start; n1 answers it and n2 releases.
+    expect(n1! - 20 * i).toBeLessThanOrEqual(masterDownMs(100, i) + i + 4 * maxDelay);
+    expect(firstEntry(sim, 2, "master", 20 * i)).toBeNull();
+    expect(sim.stateOf(1)).toBe("master");
+    expect(sim.stateOf(2)).toBe("backup");
+    // n0 is still master on its side of the partition: that overlap needs a witness.
+    expect(Object.keys(r.stats.overlapCauses).sort()).toEqual(["no-master-heard"]);
+  });
+
   it("two backups that fence the same silent master on one segment: one claims, no overlap (strict)", () => {
     const sim = startAll(
       scripted({

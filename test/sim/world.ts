@@ -128,6 +128,9 @@ export interface SimNode {
   lastFenceOk: boolean | null;
   /** When this node's router last heard a non-zero advert from each address (since its start). */
   heardAt: Map<string, number>;
+  /** `heardAt` and `lastLowerAdvertAt` as they were when the node last became master (for classifyOverlap). */
+  heardBeforeClaim: Map<string, number>;
+  lowerBeforeClaim: number;
 }
 
 export interface Violation {
@@ -304,6 +307,8 @@ export class Simulation {
         lastFenceTarget: null,
         lastFenceOk: null,
         heardAt: new Map<string, number>(),
+        heardBeforeClaim: new Map<string, number>(),
+        lowerBeforeClaim: Number.NEGATIVE_INFINITY,
       };
     });
     const i = config.adverIntervalMs;
@@ -714,6 +719,8 @@ export class Simulation {
       node.masterSince = this.now;
       node.masterVia = before.state === "fencing" ? "fence" : "plain";
       node.claimedFrom = before.state === "fencing" ? node.lastFenceTarget : before.masterAddress;
+      node.heardBeforeClaim = new Map(node.heardAt);
+      node.lowerBeforeClaim = node.lastLowerAdvertAt;
     } else if (after !== "master") {
       node.masterSince = null;
       node.masterVia = null;

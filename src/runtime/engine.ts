@@ -149,6 +149,18 @@ interface Instance {
   onRouterTimeout: () => void;
 }
 
+/**
+ * On a takeover the wire comes first: the advert, the VIP add (and the announcement queued behind
+ * it) go out before the transition's log line, its events and notify hooks, which may cost
+ * milliseconds (a log write, a script spawn). Any other step keeps the core's order.
+ */
+function takeoverFirst(actions: readonly Action[]): readonly Action[] {
+  const takeover = actions.some((a) => a.type === "stateChanged" && a.to === "master");
+  if (!takeover) return actions;
+  const urgent = (a: Action) => a.type === "sendAdvert" || a.type === "addVips" || a.type === "announce";
+  return [...actions.filter(urgent), ...actions.filter((a) => !urgent(a))];
+}
+
 function stripPrefix(address: string): string {
   const slash = address.indexOf("/");
   return slash === -1 ? address : address.slice(0, slash);
@@ -646,7 +658,8 @@ export class Engine<C> {
         inst.currentInput = next;
         const step = inst.router.handle(now, next);
         this.#setRouterDeadline(inst, step.nextDeadline);
-        for (const action of step.actions) this.#dispatch(inst, action, now);
+        const actions = takeoverFirst(step.actions);
+        for (const action of actions) this.#dispatch(inst, action, now);
       }
     } finally {
       inst.currentInput = null;

@@ -55,7 +55,19 @@ export async function scaleRun(
     while (!names.every((n) => ma.state(n) === "master" && mb.state(n) === "backup")) {
       if (Date.now() > deadline) {
         const bad = names.filter((n) => !(ma.state(n) === "master" && mb.state(n) === "backup")).length;
-        throw new Error(`${kind} ${vrids} VRIDs at ${intervalMs} ms: ${bad} not settled`);
+        const states = (x: BenchAgent) => {
+          const count = new Map<string, number>();
+          for (const n of names) {
+            const s = x.state(n) ?? "none";
+            count.set(s, (count.get(s) ?? 0) + 1);
+          }
+          return [...count].map(([s, c]) => `${s} ${c}`).join(", ");
+        };
+        throw new Error(
+          `${kind} ${vrids} VRIDs at ${intervalMs} ms: ${bad} not settled ` +
+            `(a: ${states(ma)}${ma.exited() ? ", exited" : ""}; b: ${states(mb)}${mb.exited() ? ", exited" : ""})\n` +
+            `a:\n${ma.tail()}\nb:\n${mb.tail()}`,
+        );
       }
       await sleep(50);
     }

@@ -37,9 +37,10 @@ export interface Peer {
  * Fencing mode: a Backup that decided to take over without a fence (preempting a live lower
  * master, after a resign, or with no master heard) first announces itself with adverts at its
  * priority and claims the VIPs only when (a) every lower-priority router it hears advertising has
- * released them with a priority-0 advert and (b) one Advertisement_Interval has passed since the
- * claim began, so that a better rival's advert has had time to arrive. A lower router that stays
- * silent for a Master_Down_Interval without releasing is fenced instead.
+ * released them with a priority-0 advert and (b) a Master_Down_Interval has passed since the claim
+ * began, so that a better rival's advert has had time to arrive (the delay VRRP itself assumes: a
+ * shorter wait lost races to jitter in the simulator). A lower router that stays silent for a
+ * Master_Down_Interval without releasing is fenced instead.
  */
 export interface Claim {
   /** Why we take over (for the stateChanged reason when the claim completes). */
@@ -174,6 +175,13 @@ export class Machine {
     return at;
   }
 
+  /** Fencing mode: a lower master we heard (not within a Master_Down_Interval) as a fence target. */
+  silentLowerPeer(): Peer | null {
+    const t = this.preemptTarget;
+    if (t === null || this.livePreemptTarget() !== null) return null;
+    return t.mac === undefined ? { address: t.address } : { address: t.address, mac: t.mac };
+  }
+
   vipAddresses(): string[] {
     return this.opts.vips.map((v) => v.slice(0, v.includes("/") ? v.indexOf("/") : v.length));
   }
@@ -257,7 +265,7 @@ export class Machine {
     this.timers.fenceRetry = null;
     this.masterAddress = null;
     this.preemptTarget = null;
-    this.claim = { reason, notBefore: this.now + this.opts.adverIntervalMs, pending: new Map() };
+    this.claim = { reason, notBefore: this.now + this.masterDownMs(), pending: new Map() };
     if (target !== null) {
       this.claim.pending.set(target.address, { peer: target, heardAt: this.now });
       this.peer = target;
@@ -328,7 +336,8 @@ export class Machine {
     if (from === "initialize" || from === "fault") {
       this.masterAdverIntervalMs = this.opts.adverIntervalMs;
       this.masterAddress = null;
-      this.preemptTarget = null;
+      // With fencing a lower master heard before the fault stays a fence candidate (it may hold the VIPs).
+      if (!this.opts.fencing) this.preemptTarget = null;
       this.preemptHoldUntil = this.now + this.opts.preemptDelayMs;
     }
     this.changeState("backup", reason);

@@ -136,7 +136,7 @@ export const RULES: readonly Rule[] = [
     ref: "RFC 9568 §6.4.1; vipd (issue 4 fencing)",
     summary:
       "fencing on, the address owner claims: Backup, advert at 255 at once (a lower master releases " +
-      "with priority 0), Master one Advertisement_Interval later",
+      "with priority 0), Master a Master_Down_Interval later",
     states: ["initialize"],
     on: ["startup"],
     when: (m) => m.isOwner && m.opts.fencing,
@@ -488,8 +488,8 @@ export const RULES: readonly Rule[] = [
     id: "backup-claim-done",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "claim timer, every lower router heard has released and no better one answered within an " +
-      "Advertisement_Interval: advert, VIPs, announcement, Master",
+      "claim timer, every lower router heard has released and no better one answered within a " +
+      "Master_Down_Interval: advert, VIPs, announcement, Master",
     states: CLAIMING,
     on: ["claimTimer"],
     when: (m) => m.claim !== null && m.claim.pending.size === 0,
@@ -527,11 +527,28 @@ export const RULES: readonly Rule[] = [
     },
   }),
   rule({
+    id: "backup-down-fence-lower",
+    ref: "vipd (issue 4 fencing)",
+    summary:
+      "fencing on, Master_Down_Timer fires with no master to follow, but a lower-priority master was " +
+      "heard and went silent (it may have stalled with the VIPs): fence it first",
+    states: ["backup"],
+    on: ["masterDownTimer"],
+    when: (m) => m.opts.fencing && (m.peer === null || m.peerResigned) && m.silentLowerPeer() !== null,
+    act: (m) => {
+      const peer = m.silentLowerPeer()!;
+      m.peer = peer;
+      m.peerResigned = false;
+      m.preemptTarget = null;
+      m.enterFencing(`lower-priority master ${peer.address} silent`, peer);
+    },
+  }),
+  rule({
     id: "backup-down-claim",
     ref: "vipd (issue 4 fencing)",
     summary:
       "fencing on, Master_Down_Timer fires after our master resigned or with no master heard (nothing " +
-      "to fence): claim (announce, Master after an Advertisement_Interval unless a better router answers)",
+      "to fence): claim (announce, Master after a Master_Down_Interval unless a better router answers)",
     states: ["backup"],
     on: ["masterDownTimer"],
     when: (m) => m.opts.fencing && (m.peer === null || m.peerResigned),
@@ -614,7 +631,7 @@ export const RULES: readonly Rule[] = [
     ref: "vipd (issue 4 fencing)",
     summary:
       "claiming, a priority-0 advert from a lower router we wait for: it released; when none is left " +
-      "and the Advertisement_Interval has passed, Master",
+      "and the Master_Down_Interval has passed, Master",
     states: CLAIMING,
     on: ["advert"],
     when: (m, ev) => m.claim !== null && ev.priority === 0 && m.claim.pending.has(ev.src),
@@ -744,7 +761,7 @@ export const RULES: readonly Rule[] = [
     id: "fence-ok",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "the fence succeeded: claim (advert at once; Master after an Advertisement_Interval unless a " +
+      "the fence succeeded: claim (advert at once; Master after a Master_Down_Interval unless a " +
       "better router answers: another backup may have fenced the same master)",
     states: ["fencing"],
     on: ["fenceResult"],

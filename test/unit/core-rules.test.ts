@@ -11,6 +11,19 @@ const weight = (tracker: string, w: number) =>
 const trackerFault = (tracker: string, reason: string) =>
   ({ type: "trackerChanged", tracker, result: { type: "fault", reason } }) as const;
 
+/**
+ * Lets a fencing-mode claim run out: fires the timers (its adverts) until the claim completes.
+ * Returns the completing step.
+ */
+function claimDone(d: Driver) {
+  for (let k = 0; k < 20; k++) {
+    const step = d.fire();
+    if (d.rules().includes("backup-claim-done")) return step;
+    expect(d.rules()).toEqual(["backup-claim-adver-timer"]);
+  }
+  throw new Error("the claim did not complete within 20 timer firings");
+}
+
 /** A Backup with fencing on that follows a master at .20 (MAC known), then hears nothing. */
 function fencingDriver(o: Partial<typeof BASE> = {}): Driver {
   const d = new Driver({ fencing: true, ...o });
@@ -508,7 +521,7 @@ describe("Fencing before takeover (issue 4)", () => {
     expect(d.router.holdsVips).toBe(false);
   });
 
-  it("issue 4: fence succeeded: advert at once, Master one interval later (VIPs claimed only now)", () => {
+  it("issue 4: fence succeeded: advert at once, Master a Master_Down_Interval later (VIPs claimed only now)", () => {
     const d = fencingDriver();
     d.fire();
     const step = d.feed({ type: "fenceResult", ok: true, detail: "fence_virsh off" }, d.now + 800);
@@ -519,8 +532,7 @@ describe("Fencing before takeover (issue 4)", () => {
     // A repeated result while claiming changes nothing.
     expect(d.feed({ type: "fenceResult", ok: true, detail: "again" }, d.now + 1).actions).toEqual([]);
     expect(d.rules()).toEqual(["fence-claim-ignore"]);
-    const done = d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
+    const done = claimDone(d);
     expect(types(done.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
     expect(only(done.actions, "stateChanged")[0]).toMatchObject({ from: "fencing", to: "master" });
     expect(d.router.state).toBe("master");
@@ -589,8 +601,7 @@ describe("Fencing before takeover (issue 4)", () => {
     expect(step.nextDeadline).toBe(d.now + 609.375);
     d.fire();
     expect(d.rules()).toEqual(["backup-down-claim"]);
-    d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
+    claimDone(d);
     expect(d.router.state).toBe("master");
   });
 
@@ -624,14 +635,13 @@ describe("Fencing before takeover (issue 4)", () => {
     d.fire();
     expect(d.rules()).toEqual(["backup-down-claim"]);
     expect(types(d.last.actions)).not.toContain("requestFence");
-    d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
+    claimDone(d);
     expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe(
       "master resigned (priority 0); claimed after announcing",
     );
   });
 
-  it("issue 4 (decision): with no master ever heard, a claim: advert, one interval, Master without a fence", () => {
+  it("issue 4 (decision): with no master ever heard, a claim: advert, Master_Down_Interval, Master without a fence", () => {
     const d = new Driver({ fencing: true });
     d.start();
     const step = d.fire();
@@ -640,8 +650,7 @@ describe("Fencing before takeover (issue 4)", () => {
     expect(step.nextDeadline).toBe(3609.375 + 1000);
     expect(d.router.state).toBe("backup");
     expect(d.router.holdsVips).toBe(false);
-    d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
+    claimDone(d);
     expect(only(d.last.actions, "stateChanged")[0]?.reason).toBe("no master heard; claimed after announcing");
     expect(types(d.last.actions)).not.toContain("requestFence");
   });
@@ -657,8 +666,7 @@ describe("Fencing before takeover (issue 4)", () => {
     d.feed(advert({ priority: 0 }), d.now + 5); // it released
     expect(d.rules()).toEqual(["backup-claim-rx-release"]);
     expect(d.router.state).toBe("backup"); // a better router may still answer within the interval
-    d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
+    claimDone(d);
     expect(d.router.state).toBe("master");
   });
 
@@ -694,7 +702,7 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     return d;
   }
 
-  it("issue 4: preempting with fencing: advert at our priority, VIPs only after the release and an interval", () => {
+  it("issue 4: preempting with fencing: advert at our priority, VIPs only after the release and a Master_Down_Interval", () => {
     const d = preemptingDriver();
     const step = d.fire(); // Master_Down_Timer, 3609.375 ms after the last followed advert
     expect(d.now).toBe(4109.375);
@@ -714,13 +722,12 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     expect(d.feed(advert({ priority: 60, src: "192.0.2.31" }), d.now + 10).actions).toEqual([]);
     d.feed(advert({ priority: 0, src: "192.0.2.31" }), d.now + 10);
     expect(d.rules()).toEqual(["backup-claim-rx-release"]);
-    // Its release arrives before our interval ran out: Master when the claim timer fires.
+    // Its release arrives before the claim's wait ran out: Master when the claim timer fires.
     d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 100);
     expect(d.rules()).toEqual(["backup-claim-rx-release"]);
     expect(d.router.state).toBe("backup");
-    const done = d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
-    expect(d.now).toBe(5109.375); // one interval after the claim began
+    const done = claimDone(d);
+    expect(d.now).toBe(4109.375 + 3609.375); // a Master_Down_Interval after the claim began
     expect(types(done.actions)).toEqual(["stateChanged", "sendAdvert", "addVips", "announce", "notify"]);
     expect(only(done.actions, "stateChanged")[0]?.reason).toBe(
       "preempting lower-priority master 192.0.2.30; claimed after announcing",
@@ -741,7 +748,7 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
       { type: "requestFence", peer: "192.0.2.30", peerMac: "02:00:00:00:00:30" },
     ]);
     d.feed({ type: "fenceResult", ok: true, detail: "off" }, d.now + 50);
-    d.fire();
+    claimDone(d);
     expect(d.router.state).toBe("master");
   });
 
@@ -753,10 +760,9 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     expect(only(step.actions, "sendAdvert")).toEqual([{ type: "sendAdvert", priority: 255 }]);
     d.feed(advert({ priority: 200 }), 10); // a master that has not heard us yet
     d.feed(advert({ priority: 0 }), 20); // it released
-    d.fire();
-    expect(d.rules()).toEqual(["backup-claim-done"]);
+    claimDone(d);
     expect(d.router.state).toBe("master");
-    expect(d.now).toBe(1000);
+    expect(d.now).toBe(3003.90625); // Master_Down_Interval at priority 255
   });
 
   it("issue 4: claiming, a better router answers: withdraw with a priority-0 advert and follow it", () => {
@@ -776,6 +782,19 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     expect(d.rules()).toEqual(["backup-claim-rx-lower"]); // smaller address: it yields to us
     d.feed(advert({ priority: 100, src: "192.0.2.50" }), d.now + 20);
     expect(d.rules()).toEqual(["backup-claim-rx-better"]);
+  });
+
+  it("issue 4: with fencing a lower master heard, then silent, is fenced even if we never followed it", () => {
+    const d = new Driver({ fencing: true });
+    d.start(0);
+    d.feed(advert({ priority: 50, src: "192.0.2.30", srcMac: "02:00:00:00:00:30" }), 100); // discarded
+    d.feed({ type: "linkChanged", up: false }, 200);
+    d.feed({ type: "linkChanged", up: true }, 300); // back to Backup: the lower master is remembered
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-fence-lower"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([
+      { type: "requestFence", peer: "192.0.2.30", peerMac: "02:00:00:00:00:30" },
+    ]);
   });
 
   it("issue 4: claiming, a priority-0 advert from a router we do not wait for changes nothing", () => {
@@ -822,7 +841,7 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     const d = new Driver({ fencing: true });
     d.start();
     d.fire(); // claim (no master heard)
-    d.fire();
+    claimDone(d);
     expect(d.router.state).toBe("master");
     const step = d.feed(advert({ priority: 150 }), d.now + 100);
     expect(d.rules()).toEqual(["master-rx-higher-fencing"]);
@@ -847,8 +866,10 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     const step = d.feed(advert({ priority: 50, src: "192.0.2.30" }), d.now + 10);
     expect(d.rules()).toEqual(["backup-rx-lower-claim"]);
     expect(step.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
-    d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 1000);
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 100);
     expect(d.rules()).toEqual(["backup-claim-rx-release"]);
+    expect(d.router.state).toBe("backup"); // not before a Master_Down_Interval of claim
+    claimDone(d);
     expect(d.router.state).toBe("master");
     expect(only(d.last.actions, "requestFence")).toEqual([]);
   });

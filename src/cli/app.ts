@@ -10,10 +10,11 @@ import { importKeepalivedCommand } from "./import-keepalived.js";
 import type { CliIo } from "./io.js";
 import { maintenanceCommand } from "./maintenance.js";
 import { reloadCommand } from "./reload.js";
-import { LOG_LEVELS, type LogLevel, runCommand } from "./run.js";
+import { runCommand } from "./run.js";
+import { DEFAULT_CONFIG, LOG_LEVELS, type LogLevel } from "./run-args.js";
 import { statusCommand } from "./status.js";
 
-export const DEFAULT_CONFIG = "/etc/vipd/vipd.yaml";
+export { DEFAULT_CONFIG } from "./run-args.js";
 export const VERSION = "0.1.0";
 
 class UsageError extends Error {}

@@ -4,9 +4,9 @@ import type { RunDaemon } from "../runtime/daemon-api.js";
 import { loadOrReport } from "./check.js";
 import { EX_CONFIG, EX_NOPERM, EX_OSERR, EX_SOFTWARE } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
+import type { LogLevel } from "./run-args.js";
 
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel } from "./run-args.js";
 
 // A variable specifier keeps the runtime out of the CLI's static import graph.
 const DAEMON_MODULE = "../runtime/daemon.js";

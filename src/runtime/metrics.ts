@@ -7,13 +7,26 @@
 
 import type { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type * as PromClient from "prom-client";
 
 import type { RouterState } from "../core/types.js";
 import type { DaemonEvents } from "./engine.js";
 import type { DaemonStatus, FailoverTimeline } from "./status.js";
+
+// prom-client's index also loads its push gateway (http, https, zlib), cluster aggregation and
+// default process metrics: ~60 ms of start-up. vipd needs four classes, loaded from their own
+// modules (the same objects as the index exports; test/unit/ops-metrics.test.ts checks it).
+const require = createRequire(import.meta.url);
+const Registry = require("prom-client/lib/registry") as typeof PromClient.Registry;
+const Counter = require("prom-client/lib/counter") as typeof PromClient.Counter;
+const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
+const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
+type Counter<T extends string> = PromClient.Counter<T>;
+type Gauge<T extends string = string> = PromClient.Gauge<T>;
+type Histogram<T extends string> = PromClient.Histogram<T>;
 
 const STATES: RouterState[] = ["initialize", "backup", "fencing", "master", "fault"];
 /** Seconds; VRRP failovers range from tens of milliseconds (v3 at 10 ms) to several seconds (v2). */

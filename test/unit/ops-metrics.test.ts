@@ -30,6 +30,21 @@ function value(text: string, metric: string, labels: Record<string, string> = {}
 }
 
 describe("metrics", () => {
+  it("uses prom-client's own classes, loaded without its index", async () => {
+    const prom = await import("prom-client");
+    const { engine } = await startEngine(`
+instances:
+  web: { interface: eth0, vrid: 51, priority: 100, virtual_ips: [192.0.2.100/24] }
+`);
+    stops.push(() => engine.stop());
+    const metrics = new VipdMetrics(engine, { version: "test" });
+    stops.push(async () => metrics.close());
+    expect(metrics.registry).toBeInstanceOf(prom.Registry);
+    expect(metrics.registry.getSingleMetric("vipd_transitions_total")).toBeInstanceOf(prom.Counter);
+    expect(metrics.registry.getSingleMetric("vipd_instance_state")).toBeInstanceOf(prom.Gauge);
+    expect(metrics.registry.getSingleMetric("vipd_failover_seconds")).toBeInstanceOf(prom.Histogram);
+  });
+
   it("state, priorities, adverts, discards, transitions and failover histograms", async () => {
     const { world, engine } = await startEngine(`
 global:

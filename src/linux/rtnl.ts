@@ -21,8 +21,9 @@
 // (IFA_PROTO among them), so address dumps and events are parsed from the raw messages; its
 // encoder does not pad the last attribute, so IFA_PROTO is appended after explicit padding.
 
+import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
-import netlink from "netlink";
+import type * as Netlink from "netlink";
 import { formatIp, parseCidr, parseIp } from "../codec/ip.js";
 import type { Family } from "../core/types.js";
 import { VipdOsError, type VipdOsErrorCode } from "./errors.js";
@@ -90,7 +91,16 @@ const IFADDRMSG_BYTES = 8;
 /** IFNAMSIZ - 1: the longest interface name or IPv4 label. */
 const MAX_LABEL = 15;
 
-const { createNetlink, Protocol, rt, parseAttributes, AttrStream, FlagsNew, FlagsGet } = netlink;
+// netlink's index also loads its nl80211, WireGuard and genl parts and the link attribute tables
+// (~50-100 ms of vipd's start-up): only the modules used here are loaded.
+const require = createRequire(import.meta.url);
+const { createNetlink } = require("netlink/dist/netlink.js") as typeof Netlink;
+const { Protocol, FlagsNew, FlagsGet } = require("netlink/dist/constants.js") as typeof Netlink;
+const { parseAttributes, AttrStream } = require("netlink/dist/structs.js") as typeof Netlink;
+const rt = require("netlink/dist/rt/gen_structs.js") as Pick<
+  typeof Netlink.rt,
+  "formatAddress" | "formatAddressAttrs"
+>;
 /** Plain netlink sockets: replies and events are parsed here (see the quirks above). */
 type NlSocket = ReturnType<typeof createNetlink>;
 // rtnetlink multicast groups (RTNLGRP_*).
@@ -250,14 +260,11 @@ function encodeAddress(
   const attrs: Record<string, unknown> = { local: v.bytes, address: v.bytes };
   if (v.family === "ipv6") attrs.flags = { nodad: true };
   if (o.label !== undefined) attrs.label = o.label;
-  rt.formatAddressMessage(
-    {
-      kind: "address",
-      data: { family: v.family === "ipv4" ? AF_INET : AF_INET6, prefixlen: v.prefixLength, index },
-      attrs,
-    },
-    stream,
+  // What the library's rt.formatAddressMessage does: the ifaddrmsg, then the attributes.
+  stream.emit(
+    rt.formatAddress({ family: v.family === "ipv4" ? AF_INET : AF_INET6, prefixlen: v.prefixLength, index }),
   );
+  stream.emit(rt.formatAddressAttrs(attrs));
   const bufs = stream.bufs.map((b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   const length = bufs.reduce((n: number, b: Buffer) => n + b.length, 0);
   if (length % 4 !== 0) bufs.push(Buffer.alloc(4 - (length % 4)));

@@ -310,6 +310,7 @@ export function checkRouterInvariants(router: Router): string[] {
     v.push("backup without a Master_Down_Timer, fence retry or claim");
   }
   if (m.claim !== null && s !== "backup" && s !== "fencing") v.push(`claim running in state ${s}`);
+  if (s !== "master" && m.rivals.size > 0) v.push(`split-brain episodes kept in state ${s}`);
   if ((m.claim !== null) !== (t.claim !== null)) v.push("claim timer without a claim, or the reverse");
   if ((s === "backup" || s === "fencing") && (m.claim !== null) !== (t.adver !== null)) {
     v.push(`a router in ${s} sends adverts exactly while it claims`);

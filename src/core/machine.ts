@@ -51,6 +51,28 @@ export interface Claim {
   pending: Map<string, { peer: Peer; heardAt: number }>;
 }
 
+/**
+ * A Master's record of another router that advertises as master although it should yield to us (a
+ * lower priority, or an equal one from a smaller address): one episode per sender address. The
+ * first advert is answered with an advert and an announcement; if the sender still advertises more
+ * than one of its intervals after that answer, it does not hear us (a keepalived peer that discards
+ * our adverts for a different VIP list or checksum form): a split brain, notified once per episode.
+ * Announcements toward it are then limited to one per rivalWindowMs; adverts always answer. The
+ * episode ends when the sender has been silent for rivalWindowMs, or when we leave Master.
+ */
+export interface RivalMaster {
+  /** When we first answered it (with an advert and an announcement). */
+  answeredAt: number;
+  /** When we last announced the VIPs because of it. */
+  announcedAt: number;
+  /** When its last advert arrived. */
+  heardAt: number;
+  /** Its advertised interval (the time it needs to hear our answer and step down). */
+  adverIntervalMs: number;
+  /** A split brain was notified in this episode. */
+  splitBrain: boolean;
+}
+
 export class Machine {
   opts: RouterOptions;
   state: RouterState = "initialize";
@@ -87,6 +109,8 @@ export class Machine {
    */
   preemptHoldUntil = Number.NEGATIVE_INFINITY;
   fenceBackoffMs: number;
+  /** Master: routers still advertising that should yield to us, by address (see RivalMaster). */
+  readonly rivals = new Map<string, RivalMaster>();
 
   // Timers. The Master_Down_Timer keeps its start so priority or interval changes can rebase it.
   readonly timers: Record<TimerName, number | null> = {
@@ -180,6 +204,44 @@ export class Machine {
     const t = this.preemptTarget;
     if (t === null || this.livePreemptTarget() !== null) return null;
     return t.mac === undefined ? { address: t.address } : { address: t.address, mac: t.mac };
+  }
+
+  /**
+   * The time scale of a rival episode: a Master_Down_Interval at our priority on the slower of our
+   * interval and the rival's. An episode ends after this much silence from the rival, and we
+   * announce because of it at most once per this long.
+   */
+  rivalWindowMs(rival: RivalMaster): number {
+    const intervalMs = Math.max(this.opts.adverIntervalMs, rival.adverIntervalMs);
+    return masterDownIntervalMs(this.opts.version, this.priority, intervalMs);
+  }
+
+  /** The running episode for this sender (null when none, or it went silent long enough to end it). */
+  liveRival(src: string): RivalMaster | null {
+    const r = this.rivals.get(src);
+    return r === undefined || this.now - r.heardAt >= this.rivalWindowMs(r) ? null : r;
+  }
+
+  /** Starts an episode for this sender (answered now); ended episodes of others are dropped. */
+  startRival(src: string, adverIntervalMs: number, splitBrain: boolean): void {
+    for (const [address, r] of this.rivals) {
+      if (this.now - r.heardAt >= this.rivalWindowMs(r)) this.rivals.delete(address);
+    }
+    this.rivals.set(src, {
+      answeredAt: this.now,
+      announcedAt: this.now,
+      heardAt: this.now,
+      adverIntervalMs,
+      splitBrain,
+    });
+  }
+
+  /** Re-announces the VIPs because of this rival if the last announcement is rivalWindowMs old. */
+  announceToRival(rival: RivalMaster, reason: "split-brain" | "lower-priority-heard"): boolean {
+    if (this.now - rival.announcedAt < this.rivalWindowMs(rival)) return false;
+    rival.announcedAt = this.now;
+    this.emit({ type: "announce", vips: [...this.opts.vips], reason });
+    return true;
   }
 
   vipAddresses(): string[] {
@@ -305,7 +367,10 @@ export class Machine {
   }
 
   private leaveCurrent(cancelFence = true): void {
-    if (this.state === "master") this.emit({ type: "removeVips", vips: [...this.opts.vips] });
+    if (this.state === "master") {
+      this.emit({ type: "removeVips", vips: [...this.opts.vips] });
+      this.rivals.clear();
+    }
     // A fence that succeeded (we are claiming after it) has nothing left to cancel.
     if (this.state === "fencing" && cancelFence && this.claim === null) this.emit({ type: "cancelFence" });
     if (this.claim !== null && this.state !== "master") this.withdrawClaim(true);
@@ -318,6 +383,7 @@ export class Machine {
     this.peerResigned = false;
     this.preemptTarget = null;
     this.fenceBackoffMs = this.opts.fenceRetryMs;
+    this.rivals.clear();
     this.changeState("master", reason);
     this.sendAdvert();
     this.emit({ type: "addVips", vips: [...this.opts.vips] });

@@ -15,7 +15,7 @@
 //
 // Decisions of our own (not in the RFCs) are marked "vipd" and explained on the row.
 
-import type { Machine, Peer } from "./machine.js";
+import type { Machine, Peer, RivalMaster } from "./machine.js";
 import type { Input, RouterState } from "./types.js";
 
 export type TimerEvent =
@@ -113,6 +113,14 @@ function beatsClaim(m: Machine, ev: AdvertEvent): boolean {
 /** A live router with a lower priority than ours that we would preempt (fencing mode claims from it). */
 function preemptableLower(m: Machine, ev: AdvertEvent): boolean {
   return m.opts.fencing && m.preemptNow && ev.priority > 0 && ev.priority < m.priority;
+}
+
+/** Records another advert from a router in a running episode (rules master-rival-*). */
+function rivalHeard(m: Machine, ev: AdvertEvent): RivalMaster {
+  const r = m.liveRival(ev.src)!; // the row's `when` checked it
+  r.heardAt = m.now;
+  r.adverIntervalMs = ev.adverIntervalMs;
+  return r;
 }
 
 function completeClaim(m: Machine): void {
@@ -354,11 +362,16 @@ export const RULES: readonly Rule[] = [
   rule({
     id: "master-rx-priority-0",
     ref: "RFC 9568 §6.4.3",
-    summary: "priority-0 advert heard: send an advert at once, restart the Adver_Timer",
+    summary:
+      "priority-0 advert heard: send an advert at once, restart the Adver_Timer (a rival that " +
+      "released ends its split-brain episode)",
     states: ["master"],
     on: ["advert"],
     when: (_m, ev) => ev.priority === 0,
-    act: (m) => m.sendAdvert(),
+    act: (m, ev) => {
+      m.rivals.delete(ev.src);
+      m.sendAdvert();
+    },
   }),
   rule({
     id: "master-rx-higher-fencing",
@@ -403,10 +416,55 @@ export const RULES: readonly Rule[] = [
       m.follow(ev.src, ev.adverIntervalMs, ev.srcMac);
     },
   }),
+  // From here on the sender should yield to us: a lower priority, or an equal one from a smaller
+  // address. Each sender is an episode (machine.ts, RivalMaster) so a peer that never hears us
+  // (keepalived discarding our adverts) is a split brain notified once, not an announcement storm.
+  rule({
+    id: "master-rival-split-brain",
+    ref: "split brain (issue 4); vipd",
+    summary:
+      "a router we answered still advertises more than one of its intervals after our answer (it " +
+      "does not hear us): split_brain once per episode, advert at once, re-announce the VIPs unless " +
+      "we did within the episode's window",
+    states: ["master"],
+    on: ["advert"],
+    when: (m, ev) => {
+      const r = m.liveRival(ev.src);
+      return r !== null && !r.splitBrain && m.now - r.answeredAt > ev.adverIntervalMs;
+    },
+    act: (m, ev) => {
+      const r = rivalHeard(m, ev);
+      r.splitBrain = true;
+      m.notify(
+        "split_brain",
+        `${describeAdvert(ev)} still advertises as master ${m.now - r.answeredAt} ms after our answer ` +
+          `(ours ${m.priority}): it does not hear us`,
+      );
+      m.sendAdvert();
+      m.announceToRival(r, "split-brain");
+    },
+  }),
+  rule({
+    id: "master-rival-again",
+    ref: "RFC 9568 §6.4.3; vipd (issue 4 split brain)",
+    summary:
+      "another advert from a router in a running episode: answer with an advert at once; re-announce " +
+      "the VIPs at most once per episode window (a Master_Down_Interval), no further notify",
+    states: ["master"],
+    on: ["advert"],
+    when: (m, ev) => m.liveRival(ev.src) !== null,
+    act: (m, ev) => {
+      const r = rivalHeard(m, ev);
+      m.sendAdvert();
+      m.announceToRival(r, r.splitBrain ? "split-brain" : "lower-priority-heard");
+    },
+  }),
   rule({
     id: "master-split-brain-win",
     ref: "RFC 9568 §6.4.3 tie-break; split brain (issue 4)",
-    summary: "equal priority from a smaller address: split_brain, advert at once, re-announce the VIPs",
+    summary:
+      "equal priority from a smaller address: split_brain, advert at once, re-announce the VIPs; " +
+      "starts an episode for it",
     states: ["master"],
     on: ["advert"],
     when: (m, ev) => ev.priority === m.priority,
@@ -417,6 +475,7 @@ export const RULES: readonly Rule[] = [
       );
       m.sendAdvert();
       m.emit({ type: "announce", vips: [...m.opts.vips], reason: "split-brain" });
+      m.startRival(ev.src, ev.adverIntervalMs, true);
     },
   }),
   rule({
@@ -424,13 +483,14 @@ export const RULES: readonly Rule[] = [
     ref: "RFC 9568 §6.4.3",
     summary:
       "lower priority heard: send an advert at once and re-announce the VIPs (clients stuck on the " +
-      "other master converge); notify master_rx_lower_pri",
+      "other master converge); notify master_rx_lower_pri; starts an episode for it",
     states: ["master"],
     on: ["advert"],
     act: (m, ev) => {
       m.sendAdvert();
       m.emit({ type: "announce", vips: [...m.opts.vips], reason: "lower-priority-heard" });
       m.notify("master_rx_lower_pri", `${describeAdvert(ev)} heard, ours ${m.priority}`);
+      m.startRival(ev.src, ev.adverIntervalMs, false);
     },
   }),
   rule({

@@ -86,6 +86,27 @@ describe.each([1000, 100, 10])("named scenarios at %i ms adverts", (i) => {
     expect(sim.masters().map((m) => m.address)).toEqual(["192.0.2.12"]);
   });
 
+  it("persistent split brain (issue 4): a lower master that never hears us is one split_brain, not an announcement storm", () => {
+    // n1 stops hearing n0 (as a keepalived peer that discards our adverts): it takes over and keeps
+    // advertising; n0 hears every advert and answers each, but re-announces once per window.
+    const sim = startAll(scripted({ intervalMs: i, nodes: [{ priority: 200 }, { priority: 100 }] }));
+    const cutAt = 10.3 * i;
+    sim.at(cutAt, { type: "oneWay", from: [0], to: [1] });
+    clean(sim, sim.run(70 * i));
+    expect(sim.masters().map((m) => m.name)).toEqual(["n0", "n1"]);
+    const n0 = sim.trace.full()!.filter((l) => / n0 advert\(\S+ p100\)/.test(l));
+    const heard = n0.length;
+    const count = (what: string) => n0.filter((l) => l.includes(what)).length;
+    expect(heard).toBeGreaterThan(40); // about 70 - 10.3 - Master_Down_Interval adverts
+    expect(count("advert p200")).toBe(heard); // every advert answered at once
+    expect(count("notify split_brain")).toBe(1);
+    expect(count("notify master_rx_lower_pri")).toBe(1);
+    const announces = count("announce(");
+    // One per Master_Down_Interval of n0 (3.2 intervals) at most: not one per advert.
+    expect(announces).toBeGreaterThanOrEqual(2);
+    expect(announces).toBeLessThanOrEqual(Math.ceil(heard / 3) + 1);
+  });
+
   it("fencing, fence works: the partitioned master is powered off before the takeover", () => {
     const fenceDelay = 0.5 * i;
     const sim = startAll(

@@ -2,7 +2,13 @@
 // and the effects it asks for stay consistent with its state.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkRouterInvariants, createRouter, lastFiredRules, RULES } from "../../src/core/index.js";
+import {
+  checkRouterInvariants,
+  createRouter,
+  lastFiredRules,
+  masterDownIntervalMs,
+  RULES,
+} from "../../src/core/index.js";
 import type { Action, Input, Router, RouterOptions } from "../../src/core/types.js";
 import { BASE, stateNotifyProblems } from "./core-harness.js";
 
@@ -33,6 +39,8 @@ type Command =
   | { kind: "fire"; delay: number }
   | { kind: "spurious"; delay: number }
   | { kind: "startup"; delay: number }
+  /** The sender of the last advert advertises again (a peer that keeps advertising). */
+  | { kind: "again"; delay: number }
   | { kind: "input"; delay: number; input: Input };
 
 const advertArb = fc.record({
@@ -105,6 +113,10 @@ const scenarioArb = optionsArb.chain((opts) =>
           arbitrary: fc.integer({ min: 0, max: 100 }).map((delay): Command => ({ kind: "startup", delay })),
         },
         {
+          weight: 2,
+          arbitrary: fc.integer({ min: 0, max: 1500 }).map((delay): Command => ({ kind: "again", delay })),
+        },
+        {
           weight: 6,
           arbitrary: fc
             .tuple(fc.integer({ min: 0, max: 1500 }), inputArb(opts))
@@ -154,6 +166,7 @@ describe("core properties", () => {
         const onLink = new Set<string>();
         let now = 0;
         let deadline: number | null = null;
+        let lastAdvert: Input | null = null;
         // Most runs start at once; the others see inputs before startup first.
         const commands: Command[] = startFirst ? [{ kind: "startup", delay: 0 }, ...generated] : generated;
         for (const c of commands) {
@@ -168,8 +181,12 @@ describe("core properties", () => {
           } else if (c.kind === "startup") {
             if (router.state !== "initialize") continue;
             input = { type: "startup" };
+          } else if (c.kind === "again") {
+            if (lastAdvert === null) continue;
+            input = lastAdvert;
           } else {
             input = c.input;
+            if (input.type === "advert") lastAdvert = input;
           }
           const before = router.state;
           const step = router.handle(now, input);
@@ -195,6 +212,55 @@ describe("core properties", () => {
     expect([...visited].sort()).toEqual(["backup", "fault", "fencing", "initialize", "master"]);
     const missed = RULES.map((r) => r.id).filter((id) => !fired.has(id));
     expect(missed.length, `rules never fired: ${missed.join(", ")}`).toBeLessThanOrEqual(5);
+  });
+
+  it("split brain (issue 4): a rival that keeps advertising gets one split_brain and announcements a window apart", () => {
+    // A master hears one sender that should yield (lower, or equal from a smaller address) at random
+    // gaps shorter than the window, with our own Adver_Timer running in between.
+    fc.assert(
+      fc.property(
+        fc.constantFrom(10, 100, 1000),
+        fc.constantFrom(10, 100, 1000),
+        fc.constantFrom(1, 50, 100),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 2, maxLength: 60 }),
+        (oursMs, theirsMs, theirPriority, gaps) => {
+          const router = createRouter({ ...BASE, adverIntervalMs: oursMs, primaryAddress: "192.0.2.30" });
+          router.handle(0, { type: "startup" });
+          let now = router.nextDeadline as number;
+          router.handle(now, { type: "timeout" });
+          expect(router.state).toBe("master");
+          const windowMs = masterDownIntervalMs(3, 100, Math.max(oursMs, theirsMs));
+          const announcedAt: number[] = [];
+          let splitBrains = 0;
+          for (const g of gaps) {
+            now += g * 0.99 * windowMs;
+            while (router.nextDeadline !== null && router.nextDeadline <= now) {
+              router.handle(router.nextDeadline, { type: "timeout" });
+            }
+            const step = router.handle(now, {
+              type: "advert",
+              src: "192.0.2.20",
+              priority: theirPriority,
+              adverIntervalMs: theirsMs,
+              version: 3,
+              addresses: ["192.0.2.100"],
+            });
+            expect(step.actions.filter((a) => a.type === "sendAdvert")).toHaveLength(1);
+            if (step.actions.some((a) => a.type === "announce")) announcedAt.push(now);
+            splitBrains += step.actions.filter(
+              (a) => a.type === "notify" && a.event === "split_brain",
+            ).length;
+          }
+          expect(router.state).toBe("master");
+          expect(splitBrains).toBeLessThanOrEqual(1);
+          expect(announcedAt[0]).toBeDefined();
+          for (let i = 1; i < announcedAt.length; i++) {
+            expect(announcedAt[i]! - announcedAt[i - 1]!).toBeGreaterThanOrEqual(windowMs);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("a timeout before the deadline is always silent", () => {

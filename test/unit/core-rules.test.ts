@@ -2,7 +2,7 @@
 // The harness checks the router's invariants, and that each state change is notified, after
 // every step; the last test checks that every row of the table was exercised here.
 import { afterAll, describe, expect, it } from "vitest";
-import { RULES } from "../../src/core/index.js";
+import { type Action, RULES } from "../../src/core/index.js";
 import { advert, BASE, Driver, firedRules, notifies, only, types } from "./core-harness.js";
 
 const VIPS = BASE.vips;
@@ -381,6 +381,99 @@ describe("Master (RFC 9568 §6.4.3) and split brain (issue 4)", () => {
       { type: "notify", event: "master_rx_lower_pri", detail: "192.0.2.20 priority 50 heard, ours 100" },
     ]);
     expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4 (split brain): a lower master still advertising an interval after our answer is a split brain, notified once", () => {
+    // The lab case: a keepalived peer that discards our adverts stays master. Before, every one of
+    // its adverts got an announcement burst and a notify (an announcement storm, no split brain).
+    const d = new Driver();
+    d.startMaster();
+    const t0 = d.now;
+    const first = d.feed(advert({ priority: 50 }), t0 + 10);
+    expect(d.rules()).toEqual(["master-rx-lower"]);
+    expect(types(first.actions)).toEqual(["sendAdvert", "announce", "notify"]);
+    // Its next advert, one interval later: it may not have heard us yet. An advert, nothing else.
+    const early = d.feed(advert({ priority: 50 }), t0 + 1010);
+    expect(d.rules()).toEqual(["master-rival-again"]);
+    expect(early.actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
+    // More than one of its intervals after our answer it still advertises: split brain.
+    const sb = d.feed(advert({ priority: 50 }), t0 + 2010);
+    expect(d.rules()).toEqual(["master-rival-split-brain"]);
+    expect(sb.actions).toEqual([
+      {
+        type: "notify",
+        event: "split_brain",
+        detail:
+          "192.0.2.20 priority 50 still advertises as master 2000 ms after our answer (ours 100): it does not hear us",
+      },
+      { type: "sendAdvert", priority: 100 },
+    ]);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("issue 4 (split brain): a persisting lower master gets every advert answered, one announcement per Master_Down_Interval, one split_brain", () => {
+    const d = new Driver({ adverIntervalMs: 100 });
+    d.startMaster();
+    const t0 = d.now;
+    // It advertises every 100 ms for 2.5 s and never hears us.
+    const all: Action[] = [];
+    for (let k = 0; k < 25; k++)
+      all.push(...d.feed(advert({ priority: 50, adverIntervalMs: 100 }), t0 + 5 + 100 * k).actions);
+    expect(only(all, "sendAdvert")).toHaveLength(25);
+    expect(notifies(all)).toEqual(["master_rx_lower_pri", "split_brain"]);
+    // Master_Down_Interval at priority 100 on 100 ms: 360.9375 ms, so announcements at 0, 400,
+    // 800, ... 2400 ms: 7 bursts where there were 25.
+    expect(only(all, "announce").map((a) => a.reason)).toEqual([
+      "lower-priority-heard",
+      ...Array(6).fill("split-brain"),
+    ]);
+  });
+
+  it("issue 4 (split brain): an episode ends when the rival is silent for the window or releases; a new one is answered again", () => {
+    const d = new Driver();
+    d.startMaster();
+    const t0 = d.now;
+    d.feed(advert({ priority: 50 }), t0);
+    d.feed(advert({ priority: 50 }), t0 + 2000);
+    expect(d.rules()).toEqual(["master-rival-split-brain"]);
+    // Silent for a Master_Down_Interval (3609.375 ms here): it stepped down. Back later: first answer.
+    const back = d.feed(advert({ priority: 50 }), t0 + 2000 + 3610);
+    expect(d.rules()).toEqual(["master-rx-lower"]);
+    expect(notifies(back.actions)).toEqual(["master_rx_lower_pri"]);
+    // A priority-0 advert from it ends the episode too.
+    d.feed(advert({ priority: 0 }), d.now + 100);
+    expect(d.rules()).toEqual(["master-rx-priority-0"]);
+    d.feed(advert({ priority: 50 }), d.now + 100);
+    expect(d.rules()).toEqual(["master-rx-lower"]);
+    // Episodes are per sender: another lower master is answered in full.
+    const other = d.feed(advert({ priority: 60, src: "192.0.2.30" }), d.now + 10);
+    expect(d.rules()).toEqual(["master-rx-lower"]);
+    expect(types(other.actions)).toEqual(["sendAdvert", "announce", "notify"]);
+  });
+
+  it("issue 4 (split brain): an equal master with the smaller address that keeps advertising is one split brain, announced once per window", () => {
+    const d = new Driver({ primaryAddress: "192.0.2.30" });
+    d.startMaster();
+    const t0 = d.now;
+    const all: Action[] = [];
+    for (let k = 0; k < 10; k++) all.push(...d.feed(advert({ priority: 100 }), t0 + 1 + 1000 * k).actions);
+    expect(notifies(all)).toEqual(["split_brain"]);
+    expect(only(all, "sendAdvert")).toHaveLength(10);
+    // Window 3609.375 ms: announcements at 0, 4000 and 8000 ms.
+    expect(only(all, "announce").map((a) => a.reason)).toEqual(["split-brain", "split-brain", "split-brain"]);
+  });
+
+  it("issue 4 (split brain): leaving Master ends every episode; a new term answers in full", () => {
+    const d = new Driver();
+    d.startMaster();
+    d.feed(advert({ priority: 50 }), d.now + 10);
+    d.feed(advert({ priority: 150 }), d.now + 10); // higher: we step down
+    expect(d.router.state).toBe("backup");
+    d.fire(); // the higher one went silent: Master again
+    expect(d.router.state).toBe("master");
+    const step = d.feed(advert({ priority: 50 }), d.now + 10);
+    expect(d.rules()).toEqual(["master-rx-lower"]);
+    expect(notifies(step.actions)).toEqual(["master_rx_lower_pri"]);
   });
 
   it("issue 4: a tracker moving a master's priority is advertised at once", () => {

@@ -11,7 +11,7 @@
 // same moment, so it may take over from a live master. The budget is the smallest such margin over
 // all instances (with the skew of the highest backup priority, 254, the worst case).
 //
-// What vipd does (decided, see docs/operations.md):
+// What vipd does (decided, see docs/config.md, "Event-loop stalls"):
 //   - lag above WARN_FRACTION of the budget: a warning log line and vipd_event_loop_stalls_total
 //     {level="warning"}. Nothing changes on the wire; this is the early signal to find the cause
 //     (swap, CPU starvation, a huge GC, a blocking hook).

@@ -91,6 +91,8 @@ type Effect =
   | { type: "addVips"; vips: string[] }
   | { type: "removeVips"; vips: string[] }
   | { type: "announce"; vips: string[]; reason: AnnounceReason }
+  /** A priority-0 advert that follows a removeVips in the same step: sent once that removal is done. */
+  | { type: "release" }
   | { type: "announceStep" }
   | { type: "refresh" };
 
@@ -133,6 +135,8 @@ interface Instance {
   handling: boolean;
   effects: Effect[];
   effectsRunning: boolean;
+  /** Why the last removeVips effect failed (null when it succeeded): a release is then withheld. */
+  lastRemoveFailure: string | null;
   idleWaiters: (() => void)[];
   installed: Set<string>;
   plan: AnnouncePlan | null;
@@ -416,6 +420,7 @@ export class Engine<C> {
       handling: false,
       effects: [],
       effectsRunning: false,
+      lastRemoveFailure: null,
       idleWaiters: [],
       installed: new Set(),
       plan: null,
@@ -659,7 +664,17 @@ export class Engine<C> {
         const step = inst.router.handle(now, next);
         this.#setRouterDeadline(inst, step.nextDeadline);
         const actions = takeoverFirst(step.actions);
-        for (const action of actions) this.#dispatch(inst, action, now);
+        // Fencing mode: a master that yields removes its VIPs and then tells the preempting router
+        // with a priority-0 advert that they are released; it claims on that advert. The removal is
+        // asynchronous, so the release waits behind it in the effect queue. Other adverts (and a
+        // resign sent before the removal, as at shutdown) go out at once.
+        let removing = false;
+        for (const action of actions) {
+          if (action.type === "removeVips") removing = true;
+          if (removing && action.type === "sendAdvert" && action.priority === 0) {
+            this.#enqueue(inst, { type: "release" });
+          } else this.#dispatch(inst, action, now);
+        }
       }
     } finally {
       inst.currentInput = null;
@@ -1039,7 +1054,10 @@ export class Engine<C> {
             break;
           }
           case "removeVips":
-            await this.#removeVips(inst, e.vips);
+            inst.lastRemoveFailure = await this.#removeVips(inst, e.vips);
+            break;
+          case "release":
+            this.#sendRelease(inst);
             break;
           case "announce":
             this.#startAnnouncing(inst, e.vips, e.reason);
@@ -1118,7 +1136,23 @@ export class Engine<C> {
     return vips.filter((v) => inst.installed.has(v));
   }
 
-  async #removeVips(inst: Instance, requested: string[]): Promise<void> {
+  /** Sends the priority-0 release queued behind a removal, unless that removal failed. */
+  #sendRelease(inst: Instance): void {
+    if (inst.closed) return;
+    if (inst.lastRemoveFailure !== null) {
+      // The VIPs may still be here: no release, so the preempting router does not claim them
+      // beside us (with fencing it fences us once we stay silent without releasing).
+      inst.log.warn(
+        { error: inst.lastRemoveFailure },
+        "priority-0 release withheld: removing the VIPs failed",
+      );
+      return;
+    }
+    this.#sendAdvert(inst, 0);
+  }
+
+  /** Removes the VIPs; returns the failures (null when every removal succeeded). */
+  async #removeVips(inst: Instance, requested: string[]): Promise<string | null> {
     const excluded = new Set(inst.spec.excludedVips.map((v) => v.cidr));
     const regularLeft = [...inst.installed].filter((c) => !excluded.has(c) && !requested.includes(c));
     const vips =
@@ -1139,7 +1173,10 @@ export class Engine<C> {
       inst.log.error({ failures }, "removing VIPs failed");
       if (!inst.closed)
         this.#feed(inst, { type: "effectFailed", effect: "removeVips", error: failures.join("; ") });
-    } else inst.log.info({ vips }, "VIPs removed");
+      return failures.join("; ");
+    }
+    inst.log.info({ vips }, "VIPs removed");
+    return null;
   }
 
   /** The announcement frames for these VIPs, built once per instance and link facts. */

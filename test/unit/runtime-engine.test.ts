@@ -290,3 +290,98 @@ instances:
     expect(world.adverts().map((a) => a.dst)).toEqual(["192.0.2.12", "192.0.2.13"]);
   });
 });
+
+describe("runtime engine: the fencing-mode release waits for the VIP removal", () => {
+  const yaml = `${BASE_YAML}    fence:
+      levels:
+        - - agent: /usr/local/sbin/fence-test
+`;
+
+  /** Starts with fencing on and lets the claim (no master heard) complete: Master. */
+  async function fencingMaster(world: FakeWorld) {
+    const started = await startEngine(yaml, { world });
+    await world.clock.advanceTo(1000 + 2 * MDI_MS + 10);
+    expect(state(started.engine).state).toBe("master");
+    expect(world.addresses.size).toBe(1);
+    return started;
+  }
+
+  function gate(world: FakeWorld): () => void {
+    let open!: () => void;
+    world.gate = new Promise<void>((r) => {
+      open = r;
+    });
+    return () => {
+      world.gate = null;
+      open();
+    };
+  }
+
+  it("a master preempted by a higher priority sends its priority-0 release only after the VIPs are gone", async () => {
+    const world = new FakeWorld();
+    const { engine } = await fencingMaster(world);
+    const before = world.events.length;
+    const open = gate(world); // the removal now waits until the test opens the gate
+    deliver(world, advertFrom({ priority: 200 }));
+    expect(state(engine).state).toBe("backup");
+    await flush();
+    // The removal is pending: nothing has gone out yet (before, the release went out at once).
+    expect(world.events.slice(before)).toEqual([]);
+    expect(world.addresses.size).toBe(1);
+    open();
+    await flush();
+    const tail = world.events.slice(before);
+    expect(tail.map((e) => e.kind)).toEqual(["remove", "advert"]);
+    expect(sentPriority((tail[1] as { payload: Uint8Array }).payload)).toBe(0);
+    expect(world.addresses.size).toBe(0);
+  });
+
+  it("a failed removal withholds the release (the VIPs may still be here) and says so", async () => {
+    const world = new FakeWorld();
+    const { engine, lines } = await fencingMaster(world);
+    const before = world.events.length;
+    world.failRemove = new Error("RTNETLINK answers: Operation not permitted");
+    deliver(world, advertFrom({ priority: 200 }));
+    await flush();
+    expect(state(engine).state).toBe("backup");
+    expect(world.events.slice(before).filter((e) => e.kind === "advert")).toEqual([]);
+    const warn = lines.find((l) => l.msg === "priority-0 release withheld: removing the VIPs failed");
+    expect(warn?.error).toMatch(/Operation not permitted/);
+  });
+
+  it("a shutdown's resign (sent before the removal) still goes out at once", async () => {
+    const world = new FakeWorld();
+    const { engine } = await fencingMaster(world);
+    const before = world.events.length;
+    const open = gate(world);
+    world.signal("SIGTERM");
+    await flush();
+    const tail = world.events.slice(before);
+    expect(tail.map((e) => e.kind)).toEqual(["advert"]);
+    expect(sentPriority((tail[0] as { payload: Uint8Array }).payload)).toBe(0);
+    open();
+    expect(await engine.stopped).toBe(0);
+    expect(world.events.slice(before).map((e) => e.kind)).toEqual(["advert", "remove"]);
+  });
+
+  it("a master's own adverts do not wait for a pending removal", async () => {
+    const world = new FakeWorld();
+    const two = yaml.replace("[192.0.2.100/24]", "[192.0.2.100/24, 192.0.2.101/24]");
+    const { engine, setFile } = await startEngine(two, { world });
+    await world.clock.advanceTo(1000 + 2 * MDI_MS + 10);
+    expect(state(engine).state).toBe("master");
+    const open = gate(world);
+    setFile(yaml); // the reload drops 192.0.2.101: its removal waits on the gate
+    world.signal("SIGHUP");
+    await flush();
+    const before = world.events.length;
+    await world.clock.advance(2000);
+    const sent = world.events.slice(before);
+    expect(sent.map((e) => e.kind)).toEqual(["advert", "advert"]);
+    expect(sent.map((e) => sentPriority((e as { payload: Uint8Array }).payload))).toEqual([100, 100]);
+    open();
+    await flush();
+    expect(world.events.slice(before).map((e) => e.kind)).toEqual(["advert", "advert", "remove"]);
+    expect(state(engine).state).toBe("master");
+  });
+});

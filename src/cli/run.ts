@@ -8,12 +8,11 @@ import type { LogLevel } from "./run-args.js";
 
 export { LOG_LEVELS, type LogLevel } from "./run-args.js";
 
-// A variable specifier keeps the runtime out of the CLI's static import graph.
-const DAEMON_MODULE = "../runtime/daemon.js";
-
+// Loaded on demand (the other commands never load the runtime); a literal specifier, so that the
+// bundle (scripts/bundle.mjs) carries the runtime as a chunk of its own.
 async function loadRunDaemon(): Promise<RunDaemon> {
-  const mod = (await import(DAEMON_MODULE)) as { runDaemon?: RunDaemon };
-  if (typeof mod.runDaemon !== "function") throw new Error(`${DAEMON_MODULE} has no runDaemon export`);
+  const mod = (await import("../runtime/daemon.js")) as { runDaemon?: RunDaemon };
+  if (typeof mod.runDaemon !== "function") throw new Error("../runtime/daemon.js has no runDaemon export");
   return mod.runDaemon;
 }
 

@@ -38,6 +38,12 @@ export interface DrillEnv {
   fault(node: string, s: Scenario): Promise<void>;
   repair(node: string, s: Scenario): Promise<void>;
   log(line: string): void;
+  /**
+   * What a node's agent did since sinceMs (epoch ms): its state transitions and its last log
+   * lines, one per entry, for a drill report to explain itself. Optional (the Vagrant lab has no
+   * agent log at hand).
+   */
+  trace?(node: string, sinceMs: number): string[];
 }
 
 export interface ClientSummary {
@@ -67,6 +73,8 @@ export interface DrillReport {
   /** True when at least one client request failed. */
   clientLostConnection: boolean;
   notes: string[];
+  /** Each node's transitions and last log lines from shortly before the fault (when the env has them). */
+  trace: Record<string, string[]>;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -178,6 +186,9 @@ export async function runDrill(
   await sleep(1000);
   const lines = await client.stop();
   const summary = parseClientLines(lines, faultAt, to);
+  // Before the repair: a restarted agent is a new process with a new log.
+  const trace: Record<string, string[]> = {};
+  if (env.trace) for (const n of env.nodes) trace[n] = env.trace(n, faultAt - 2000);
   env.log(`${env.name} ${scenario}: repairing ${from}`);
   await env.repair(from, scenario);
   const d = timeline?.durations;
@@ -194,7 +205,15 @@ export async function runDrill(
     client: summary,
     clientLostConnection: summary.failures > 0,
     notes,
+    trace,
   };
+}
+
+/** A report's trace as text: "node:" then its entries, indented (empty without a trace). */
+export function formatTrace(r: DrillReport): string {
+  return Object.entries(r.trace)
+    .map(([node, entries]) => [`${node}:`, ...entries.map((e) => `  ${e}`)].join("\n"))
+    .join("\n");
 }
 
 const ms = (v: number | null) => (v === null ? "-" : `${Math.round(v)} ms`);

@@ -2,7 +2,7 @@
 // vipd agents in namespaces, a tiny HTTP service per balancer and a client looping on the VIP.
 import { describe, expect, it } from "vitest";
 import { labAvailable, labVip, withLab } from "../netns.js";
-import { type DrillReport, formatReports, runDrill, SCENARIOS } from "./drill.js";
+import { type DrillReport, formatReports, formatTrace, runDrill, SCENARIOS } from "./drill.js";
 import { NetnsDrillEnv } from "./netns-env.js";
 
 const ADVERT_MS = 100;
@@ -17,25 +17,35 @@ describe.runIf(labAvailable())("failover drills in the netns lab (root, VRRPv3 a
         for (const s of SCENARIOS)
           reports.push(await runDrill(env, s, { instance: "web", expectMaster: "lb1" }));
       } finally {
-        console.log(`drill reports:\n${formatReports(reports)}\n${JSON.stringify(reports, null, 1)}`);
+        const traces = reports.map((r) => `${r.scenario}:\n${formatTrace(r)}`).join("\n");
+        const json = JSON.stringify(
+          reports.map(({ trace: _, ...r }) => r),
+          null,
+          1,
+        );
+        console.log(`drill reports:\n${formatReports(reports)}\n${json}\nagent traces:\n${traces}`);
         await env.stop();
       }
     });
     expect(reports.map((r) => r.scenario)).toEqual([...SCENARIOS]);
     // Master_Down_Interval at 100 ms for priority 100 is ~339 ms.
     for (const r of reports) {
-      expect(r.ok, `${r.scenario}: ${r.notes.join("; ")}`).toBe(true);
+      // A failure names the scenario and says what both agents did.
+      const why = `${r.scenario}: ${r.notes.join("; ")}\n${formatTrace(r)}`;
+      expect(r.ok, why).toBe(true);
       expect(r.from).toBe("lb1");
       expect(r.to).toBe("lb2");
-      expect(r.timeToFailoverMs, r.scenario).not.toBeNull();
+      expect(r.timeToFailoverMs, why).not.toBeNull();
       expect(r.client.requests).toBeGreaterThan(10);
       expect(r.client.servers).toContain("lb2");
-      expect(r.client.outageMs, r.scenario).toBeLessThan(3000);
+      expect(r.client.outageMs, why).toBeLessThan(3000);
     }
     const byName = Object.fromEntries(reports.map((r) => [r.scenario, r]));
     // A silent master is detected after Master_Down_Interval; a stopped one resigns at once.
-    expect(byName["kill-9"]?.timeToDetectMs).toBeGreaterThan(250);
-    expect(byName["kill-9"]?.timeToDetectMs).toBeLessThan(600);
-    expect(byName.stop?.timeToFailoverMs).toBeLessThan(byName["kill-9"]?.timeToFailoverMs ?? 0);
+    const kill = byName["kill-9"];
+    const killWhy = kill ? formatTrace(kill) : "no kill-9 report";
+    expect(kill?.timeToDetectMs, killWhy).toBeGreaterThan(250);
+    expect(kill?.timeToDetectMs, killWhy).toBeLessThan(600);
+    expect(byName.stop?.timeToFailoverMs).toBeLessThan(kill?.timeToFailoverMs ?? 0);
   }, 240_000);
 });

@@ -118,6 +118,32 @@ export class NetnsDrillEnv implements DrillEnv {
     await this.#startAgent("lb2");
   }
 
+  trace(node: string, sinceMs: number): string[] {
+    const a = this.#agents.get(node);
+    if (!a) return ["no agent"];
+    const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+    const out = a
+      .transitions()
+      .filter((t) => t.atMs >= sinceMs)
+      .slice(-30)
+      .map((t) => `${at(t.atMs)} ${t.instance}: ${t.from} -> ${t.to} (${t.reason})`);
+    if (out.length === 0) out.push(`no transition since ${at(sinceMs)} (state ${a.state("web") ?? "?"})`);
+    const detail = (f: Record<string, unknown>) =>
+      ["reason", "steps", "lagMs", "budgetMs", "newMaster", "error"]
+        .filter((k) => f[k] !== undefined)
+        .map((k) => `${k}=${typeof f[k] === "string" ? f[k] : JSON.stringify(f[k])}`)
+        .join(" ");
+    out.push("last log lines:");
+    for (const l of a
+      .logs()
+      .filter((x) => x.atMs >= sinceMs)
+      .slice(-15))
+      out.push(`${at(l.atMs)} ${l.instance ?? "-"}: ${l.msg} ${detail(l.fields)}`.trimEnd());
+    for (const l of a.otherOutput().slice(-5)) out.push(`(out) ${l}`);
+    if (a.exited()) out.push(`exited: ${a.exitInfo()}`);
+    return out;
+  }
+
   async vipHolders(): Promise<string[]> {
     return vipHolders(
       this.nodes.map((n) => this.#host(n)),

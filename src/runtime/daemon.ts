@@ -118,16 +118,25 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
   engine.events.on("reloaded", (r) => {
     if (r.ok) ops.reapplyMaintenance();
   });
+  // When each instance became master, for the lag guard: a takeover at the end of a stall is not
+  // a master whose adverts the stall held up.
+  const masterSince = new Map<string, number>();
+  engine.events.on("stateChanged", (c) => {
+    if (c.to !== "master") masterSince.delete(c.instance);
+    else if (c.from !== "master") masterSince.set(c.instance, ports.clock.now());
+  });
   const lagGuard = new LagGuard({
     now: () => ports.clock.now(),
     instances: () =>
       engine.status().instances.map((i) => {
         const own = running.instances[i.name]?.adverIntervalMs ?? 1000;
         const master = i.peers.find((p) => p.address === i.master);
+        const since = masterSince.get(i.name);
         return {
           name: i.name,
           state: i.state,
           adverIntervalMs: master ? Math.min(own, master.adverIntervalMs) : own,
+          ...(since === undefined ? {} : { masterSinceMs: since }),
         };
       }),
     onLag: (ms) => metrics.lag(ms),

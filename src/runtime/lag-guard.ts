@@ -16,8 +16,11 @@
 //     {level="warning"}. Nothing changes on the wire; this is the early signal to find the cause
 //     (swap, CPU starvation, a huge GC, a blocking hook).
 //   - lag above the budget (peers have most likely already taken over): an error line, the
-//     critical counter, and every instance that was MASTER resigns cleanly with a priority-0
-//     advert (the core's maintenance input) instead of carrying on as if nothing happened. The
+//     critical counter, and every instance that was MASTER during the stall resigns cleanly with a
+//     priority-0 advert (the core's maintenance input) instead of carrying on as if nothing
+//     happened. An instance that became master only at the end of the stall (its down timer ran
+//     late: the old master really is gone) had no adverts held up and stays master; resigning it
+//     would take the VIPs away for two Master_Down_Intervals with nobody to take them. The
 //     peer that took over during the stall stays master, the clients keep the MAC its GARPs taught
 //     them, and this node rejoins as backup when that master is heard (or after two
 //     Master_Down_Intervals when nobody is). A node that stalls that long is not a node that
@@ -30,6 +33,11 @@ export interface LagGuardInstance {
   state: string;
   /** The interval we advertise (master) or time out on (backup), in ms. */
   adverIntervalMs: number;
+  /**
+   * When it last became master (the `now()` clock), if known. A master that has been master for
+   * less than the budget by the end of a stall is not resigned; unknown counts as master all along.
+   */
+  masterSinceMs?: number;
 }
 
 export interface LagGuardOptions {
@@ -116,7 +124,8 @@ export class LagGuard {
   /** One probe (the interval's callback; tests call it directly). */
   probe(): void {
     const now = this.#o.now();
-    const lagMs = Math.max(0, now - this.#last - this.#probeMs);
+    const prev = this.#last;
+    const lagMs = Math.max(0, now - prev - this.#probeMs);
     this.#last = now;
     if (lagMs > this.#worstMs) this.#worstMs = lagMs;
     this.#o.onLag?.(lagMs);
@@ -137,7 +146,14 @@ export class LagGuard {
     if (lagMs > budgetMs) {
       this.#criticals++;
       this.#o.onStall({ level: "critical", lagMs, budgetMs });
-      const masters = instances.filter((i) => i.state === "master").map((i) => i.name);
+      // Master for longer than the budget within the stall (which began after the previous probe).
+      const masters = instances
+        .filter(
+          (i) =>
+            i.state === "master" &&
+            (i.masterSinceMs === undefined || now - Math.max(i.masterSinceMs, prev) > budgetMs),
+        )
+        .map((i) => i.name);
       if (masters.length > 0) this.#o.onResign({ instances: masters, lagMs, budgetMs });
     } else if (lagMs > WARN_FRACTION * budgetMs) {
       this.#warnings++;

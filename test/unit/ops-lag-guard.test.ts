@@ -76,6 +76,35 @@ describe("lag guard", () => {
     expect(armed()).toBeNull();
   });
 
+  it("keeps a master whose down timer fired at the end of the stall, resigns one that was master during it", () => {
+    // t = 0 at start; probes every 10 ms. Both instances at 100 ms (budget ~200.8 ms).
+    const instances: LagGuardInstance[] = [
+      { name: "web", state: "backup", adverIntervalMs: 100 },
+      { name: "db", state: "master", adverIntervalMs: 100, masterSinceMs: 0 },
+    ];
+    const { tick, stalls, resigns } = guard(instances);
+    tick(10);
+    tick(10); // last probe before the stall: t = 20
+    // The process is off the CPU for 400 ms; when it runs again, web's down timer (its master was
+    // killed) is handled before the probe: web is master since t = 430, the probe runs at t = 430.
+    instances[0] = { name: "web", state: "master", adverIntervalMs: 100, masterSinceMs: 430 };
+    tick(410);
+    expect(stalls.at(-1)).toMatchObject({ level: "critical", lagMs: 400 });
+    expect(resigns).toEqual([["db"]]);
+  });
+
+  it("resigns a master that took over just before the stall, and one without a known start", () => {
+    const instances: LagGuardInstance[] = [
+      // Took over 5 ms after the last probe (t = 10), then the loop stalled: silent for ~395 ms.
+      { name: "web", state: "master", adverIntervalMs: 100, masterSinceMs: 15 },
+      { name: "db", state: "master", adverIntervalMs: 100 },
+    ];
+    const { tick, resigns } = guard(instances);
+    tick(10);
+    tick(400);
+    expect(resigns).toEqual([["web", "db"]]);
+  });
+
   it("a real stall of the event loop is measured", async () => {
     const lags: number[] = [];
     const g = new LagGuard({

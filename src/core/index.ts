@@ -6,7 +6,7 @@
 
 import { parseCidr, parseIp } from "../codec/ip.js";
 import { Machine, TIMER_ORDER, type TimerName } from "./machine.js";
-import { type RouterEvent, RULES } from "./rules.js";
+import { type EventType, type RouterEvent, RULES, type Rule } from "./rules.js";
 import type { Input, Router, RouterOptions, RouterState, Step } from "./types.js";
 
 export { DEFAULT_EFFECT_RETRY_MS } from "./machine.js";
@@ -35,8 +35,9 @@ export class CoreAssertionError extends Error {
   }
 }
 
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new CoreAssertionError(message);
+/** `message` may be a function: the hot path then formats nothing unless the assertion fails. */
+function assert(condition: boolean, message: string | (() => string)): asserts condition {
+  if (!condition) throw new CoreAssertionError(typeof message === "string" ? message : message());
 }
 
 const isInt = (x: unknown, lo: number, hi: number): boolean =>
@@ -92,14 +93,14 @@ export function validateRouterOptions(o: RouterOptions): string[] {
   return p;
 }
 
-function checkInput(input: Input): void {
+function checkInput(input: Input, m: Machine): void {
   switch (input.type) {
     case "advert":
-      assert(parseIp(input.src) !== null, `advert src is not an address: ${input.src}`);
-      assert(isInt(input.priority, 0, 255), `advert priority must be 0..255, got ${input.priority}`);
+      assert(m.srcBytes(input.src) !== null, () => `advert src is not an address: ${input.src}`);
+      assert(isInt(input.priority, 0, 255), () => `advert priority must be 0..255, got ${input.priority}`);
       assert(
         Number.isFinite(input.adverIntervalMs) && input.adverIntervalMs > 0,
-        `advert interval must be > 0 ms, got ${input.adverIntervalMs}`,
+        () => `advert interval must be > 0 ms, got ${input.adverIntervalMs}`,
       );
       assert(input.version === 2 || input.version === 3, `advert version must be 2 or 3`);
       assert(Array.isArray(input.addresses), "advert addresses must be an array");
@@ -132,6 +133,27 @@ const TIMER_EVENTS: Record<TimerName, RouterEvent> = {
   claim: { type: "claimTimer" },
   effectRetry: { type: "effectRetryTimer" },
 };
+
+/**
+ * The rows of RULES that apply to each state and event, in table order: the same first-match
+ * reading as scanning the whole table, without the scan on every input.
+ */
+const RULE_INDEX = new Map<RouterState, Map<EventType, Rule[]>>();
+for (const r of RULES) {
+  for (const state of r.states) {
+    let byEvent = RULE_INDEX.get(state);
+    if (byEvent === undefined) {
+      byEvent = new Map();
+      RULE_INDEX.set(state, byEvent);
+    }
+    for (const ev of r.on) {
+      const rows = byEvent.get(ev);
+      if (rows === undefined) byEvent.set(ev, [r]);
+      else rows.push(r);
+    }
+  }
+}
+const NO_RULES: readonly Rule[] = [];
 
 class VirtualRouter implements Router {
   readonly m: Machine;
@@ -174,11 +196,10 @@ class VirtualRouter implements Router {
 
   handle(now: number, input: Input): Step {
     const m = this.m;
-    assert(Number.isFinite(now), `now must be a finite number of milliseconds, got ${now}`);
-    assert(now >= m.now, `time went backwards: ${now} < ${m.now}`);
-    checkInput(input);
-    m.now = now;
-    m.actions = [];
+    assert(Number.isFinite(now), () => `now must be a finite number of milliseconds, got ${now}`);
+    assert(now >= m.now, () => `time went backwards: ${now} < ${m.now}`);
+    checkInput(input, m);
+    m.beginStep(now);
     m.prevPriority = m.priority;
     m.prevOpts = m.opts;
     this.lastRules = [];
@@ -196,7 +217,7 @@ class VirtualRouter implements Router {
     } else {
       assert(
         input.type !== "startup" || m.state === "initialize",
-        `startup while ${m.state}: only a router in initialize can start`,
+        () => `startup while ${m.state}: only a router in initialize can start`,
       );
       this.absorb(input);
       this.dispatch(input);
@@ -245,15 +266,14 @@ class VirtualRouter implements Router {
   private dispatch(ev: RouterEvent): void {
     const m = this.m;
     let matched = false;
-    for (const r of RULES) {
-      if (!r.states.includes(m.state) || !r.on.includes(ev.type)) continue;
+    for (const r of RULE_INDEX.get(m.state)?.get(ev.type) ?? NO_RULES) {
       if (r.when !== undefined && !r.when(m, ev)) continue;
       this.lastRules.push(r.id);
       r.act(m, ev);
       matched = true;
       if (r.continue !== true) return;
     }
-    assert(matched, `no rule for ${ev.type} in state ${m.state}: the table in rules.ts is not total`);
+    assert(matched, () => `no rule for ${ev.type} in state ${m.state}: the table in rules.ts is not total`);
   }
 }
 

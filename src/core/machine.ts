@@ -1,7 +1,7 @@
 // The mutable state of one virtual router and the vocabulary the rule table (rules.ts) is written
 // in: enter a state, send an advert, arm a timer. No decisions are taken here; they live in rules.ts.
 
-import { compareIp, parseIp } from "../codec/ip.js";
+import { canonicalIp, parseIp } from "../codec/ip.js";
 import { effectivePriority, OWNER_PRIORITY } from "./priority.js";
 import { masterDownIntervalMs, skewTimeMs } from "./timers.js";
 import type {
@@ -73,6 +73,47 @@ export interface RivalMaster {
   splitBrain: boolean;
 }
 
+/** The configured VIPs as the address check needs them, derived once per options change. */
+interface VipView {
+  /** The `opts.vips` array this was derived from (a new array on every options change). */
+  readonly source: readonly string[];
+  /** The addresses without prefix length, as configured. */
+  readonly addresses: readonly string[];
+  /** The same in canonical text, the form the codec decodes adverts into. */
+  readonly canonical: ReadonlySet<string>;
+}
+
+/** Compares network-order addresses as unsigned integers; IPv4 sorts before IPv6. */
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  if (x.length !== y.length) return x.length - y.length;
+  for (let i = 0; i < x.length; i++) {
+    const d = (x[i] as number) - (y[i] as number);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function stripPrefix(cidr: string): string {
+  const slash = cidr.indexOf("/");
+  return slash === -1 ? cidr : cidr.slice(0, slash);
+}
+
+/** Canonical text of an address; text that is not an address stays as it is (it matches nothing). */
+function canonical(text: string): string {
+  return canonicalIp(text) ?? text;
+}
+
+/** True when `addresses` lists exactly the members of `set`, each once, in the set's own text. */
+function sameAddresses(addresses: readonly string[], set: ReadonlySet<string>): boolean {
+  if (addresses.length !== set.size) return false;
+  for (let i = 0; i < addresses.length; i++) {
+    const a = addresses[i] as string;
+    if (!set.has(a)) return false;
+    for (let j = 0; j < i; j++) if (addresses[j] === a) return false;
+  }
+  return true;
+}
+
 export class Machine {
   opts: RouterOptions;
   state: RouterState = "initialize";
@@ -123,12 +164,28 @@ export class Machine {
   masterDownStart: { at: number; kind: MasterDownKind } | null = null;
   lastAdvertSentAt: number | null = null;
 
+  // Caches for the advert path (adverts arrive every interval on every router): derived values,
+  // each keyed by what it was derived from, so they never go stale.
+  #vipView: VipView | null = null;
+  #primary: { text: string; bytes: Uint8Array } | null = null;
+  /** The last advert source parsed (a router mostly hears the same master over and over). */
+  #src: { text: string; bytes: Uint8Array | null } | null = null;
+  /** This input's address comparison (the mismatch row's `when` and `act` ask for the same advert). */
+  #lastMismatch: { addresses: readonly string[]; view: VipView; detail: string | null } | null = null;
+
   constructor(opts: RouterOptions) {
     this.opts = opts;
     this.prevOpts = opts;
     this.masterAdverIntervalMs = opts.adverIntervalMs;
     this.fenceBackoffMs = opts.fenceRetryMs;
     this.prevPriority = this.priority;
+  }
+
+  /** Starts handling an input at `now`: a fresh action list; memos of the last input end. */
+  beginStep(now: number): void {
+    this.now = now;
+    this.actions = [];
+    this.#lastMismatch = null;
   }
 
   // ---- derived values -------------------------------------------------------------------------
@@ -167,13 +224,36 @@ export class Machine {
     return masterDownIntervalMs(this.opts.version, this.priority, this.masterAdverIntervalMs);
   }
 
+  /** The bytes of an address, or null when it is not one (memoized for the last advert source). */
+  srcBytes(text: string): Uint8Array | null {
+    const c = this.#src;
+    if (c !== null && c.text === text) return c.bytes;
+    const bytes = parseIp(text);
+    this.#src = { text, bytes };
+    return bytes;
+  }
+
+  /** Compares an advert's source with our primary address (both valid: checked on input and options). */
+  #compareWithPrimary(src: string): number {
+    let p = this.#primary;
+    if (p === null || p.text !== this.opts.primaryAddress) {
+      const bytes = parseIp(this.opts.primaryAddress);
+      if (bytes === null) throw new Error(`primaryAddress is not an address: ${this.opts.primaryAddress}`);
+      p = { text: this.opts.primaryAddress, bytes };
+      this.#primary = p;
+    }
+    const bytes = this.srcBytes(src);
+    if (bytes === null) throw new Error(`advert source is not an address: ${src}`);
+    return compareBytes(bytes, p.bytes);
+  }
+
   /** True when the sender of `src` wins an equal-priority tie (RFC 9568 §6.4.3: greater address). */
   senderWinsTie(src: string): boolean {
-    return compareIp(src, this.opts.primaryAddress) > 0;
+    return this.#compareWithPrimary(src) > 0;
   }
 
   senderIsSelf(src: string): boolean {
-    return compareIp(src, this.opts.primaryAddress) === 0;
+    return this.#compareWithPrimary(src) === 0;
   }
 
   /** The live lower-priority master we are preempting: heard within one Master_Down_Interval. */
@@ -244,21 +324,37 @@ export class Machine {
     return true;
   }
 
-  vipAddresses(): string[] {
-    return this.opts.vips.map((v) => v.slice(0, v.includes("/") ? v.indexOf("/") : v.length));
+  /** The configured VIPs, derived again only when the options changed. */
+  vipView(): VipView {
+    const v = this.#vipView;
+    if (v !== null && v.source === this.opts.vips) return v;
+    const addresses = this.opts.vips.map(stripPrefix);
+    const view = { source: this.opts.vips, addresses, canonical: new Set(addresses.map(canonical)) };
+    this.#vipView = view;
+    return view;
   }
 
-  /** Compares the advert's address list with our VIPs as sets of addresses; null when equal. */
+  vipAddresses(): readonly string[] {
+    return this.vipView().addresses;
+  }
+
+  /**
+   * Compares the advert's address list with our VIPs as sets of addresses; null when equal. The
+   * usual case (the codec's canonical text, the same list) costs set lookups and no allocation;
+   * other text is made canonical first.
+   */
   addressMismatch(addresses: readonly string[]): string | null {
-    const key = (a: string) => {
-      const b = parseIp(a);
-      return b === null ? a : Array.from(b).join(".");
-    };
-    const ours = new Set(this.vipAddresses().map(key));
-    const theirs = new Set(addresses.map(key));
-    const same = ours.size === theirs.size && [...ours].every((k) => theirs.has(k));
-    if (same) return null;
-    return `advert lists [${addresses.join(", ")}], configured [${this.vipAddresses().join(", ")}]`;
+    const view = this.vipView();
+    const last = this.#lastMismatch;
+    if (last !== null && last.addresses === addresses && last.view === view) return last.detail;
+    let detail: string | null = null;
+    if (!sameAddresses(addresses, view.canonical)) {
+      const theirs = new Set(addresses.map(canonical));
+      const same = theirs.size === view.canonical.size && [...theirs].every((k) => view.canonical.has(k));
+      if (!same) detail = `advert lists [${addresses.join(", ")}], configured [${view.addresses.join(", ")}]`;
+    }
+    this.#lastMismatch = { addresses, view, detail };
+    return detail;
   }
 
   // ---- effects --------------------------------------------------------------------------------

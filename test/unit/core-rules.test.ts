@@ -296,6 +296,26 @@ describe("Advert screening (RFC 9568 §7.1, RFC 3768 §7.1)", () => {
     );
     expect(only(ok.actions, "mismatch")).toEqual([]);
   });
+
+  it("§7.1 the address check compares sets: duplicates, a subset or a superset, and a reload's new list", () => {
+    const d = new Driver({ vips: ["192.0.2.100/24", "192.0.2.101/24"] });
+    d.start();
+    const mismatch = (addresses: string[], at: number) =>
+      only(d.feed(advert({ priority: 200, addresses }), at).actions, "mismatch").map((a) => a.detail);
+    expect(mismatch(["192.0.2.101", "192.0.2.100"], 10)).toEqual([]);
+    expect(mismatch(["192.0.2.100", "192.0.2.100", "192.0.2.101"], 20)).toEqual([]);
+    expect(mismatch(["192.0.2.100", "192.0.2.100"], 30)).toEqual([
+      "192.0.2.20: advert lists [192.0.2.100, 192.0.2.100], configured [192.0.2.100, 192.0.2.101]",
+    ]);
+    expect(mismatch(["192.0.2.100", "192.0.2.101", "192.0.2.102"], 40)).toHaveLength(1);
+    expect(mismatch(["not an address"], 50)).toHaveLength(1);
+    // A reload changes the list the adverts are compared with (the cached form follows it).
+    d.feed({ type: "configChanged", options: { ...BASE, vips: ["192.0.2.102/32"] } }, 60);
+    expect(mismatch(["192.0.2.100", "192.0.2.101"], 70)).toEqual([
+      "192.0.2.20: advert lists [192.0.2.100, 192.0.2.101], configured [192.0.2.102]",
+    ]);
+    expect(mismatch(["192.0.2.102"], 80)).toEqual([]);
+  });
 });
 
 describe("Master (RFC 9568 §6.4.3) and split brain (issue 4)", () => {

@@ -4,8 +4,10 @@
 // another process enters them.
 import { spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
+import { stopGroup, Waiters } from "../test/lab/child-wait.js";
 import { type Announcement, parseAnnouncement } from "../test/lab/client-watch.js";
 import type { LabHost } from "../test/lab/netns.js";
+import { startTcpdump } from "../test/lab/tcpdump.js";
 
 export interface AdvertSeen {
   atMs: number;
@@ -52,115 +54,47 @@ export function parseAdvertLine(line: string): AdvertSeen | undefined {
 }
 
 export async function startWireWatch(host: LabHost): Promise<WireWatch> {
-  const child = host.spawn([
-    "tcpdump",
-    "-i",
-    host.ifname,
-    "-l",
-    "-n",
-    "-e",
-    "-tt",
-    "--immediate-mode",
-    "-B",
-    "8192",
-    "-Z",
-    "root",
-    "arp or icmp6 or ip proto 112 or ip6 proto 112",
-  ]);
   let adverts: AdvertSeen[] = [];
   let anns: Announcement[] = [];
-  const waiters = new Set<() => void>();
-  const stderr: string[] = [];
-  let closed = false;
-  const notify = () => {
-    for (const w of [...waiters]) w();
-  };
-  if (child.stdout) {
-    createInterface({ input: child.stdout }).on("line", (line) => {
+  const tcpdump = await startTcpdump(host, {
+    args: [
+      "-l",
+      "-n",
+      "-e",
+      "-tt",
+      "--immediate-mode",
+      "-B",
+      "8192",
+      "-Z",
+      "root",
+      "arp or icmp6 or ip proto 112 or ip6 proto 112",
+    ],
+    onLine: (line) => {
       const adv = parseAdvertLine(line);
       if (adv) adverts.push(adv);
       else {
         const a = parseAnnouncement(line);
-        if (a) anns.push(a);
-        else return;
+        if (!a) return false;
+        anns.push(a);
       }
-      notify();
-    });
-  }
-  if (child.stderr)
-    createInterface({ input: child.stderr }).on("line", (l) => {
-      stderr.push(l);
-      notify();
-    });
-  const closedPromise = new Promise<void>((resolve) =>
-    child.once("close", () => {
-      closed = true;
-      notify();
-      resolve();
-    }),
-  );
-  const waitUntil = <T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const finish = () => {
-        clearTimeout(timer);
-        waiters.delete(attempt);
-      };
-      const attempt = () => {
-        const v = check();
-        if (v !== undefined) {
-          finish();
-          resolve(v);
-        } else if (closed) {
-          finish();
-          reject(new Error(`tcpdump in ${host.ns} ended before ${what}: ${stderr.join(" | ")}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`no ${what} seen in ${host.name} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      waiters.add(attempt);
-      attempt();
-    });
-  const stop = async () => {
-    if (closed || child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // gone already
-      }
-    }, 2000);
-    await closedPromise;
-    clearTimeout(t);
-  };
-  try {
-    await waitUntil("'listening on' from tcpdump", 10_000, () =>
-      stderr.some((l) => l.includes("listening on")) ? true : undefined,
-    );
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+      return true;
+    },
+    seenWhere: `in ${host.name}`,
+  });
   return {
     adverts: () => adverts,
     announcements: () => anns,
     waitAdvert: (what, match, o) =>
-      waitUntil(what, o.timeoutMs, () => adverts.find((a) => a.atMs >= o.sinceMs && match(a))),
+      tcpdump.waitUntil(what, o.timeoutMs, () => adverts.find((a) => a.atMs >= o.sinceMs && match(a))),
     waitAnnouncement: (ip, srcMac, o) =>
-      waitUntil(`announcement of ${ip} from ${srcMac}`, o.timeoutMs, () =>
+      tcpdump.waitUntil(`announcement of ${ip} from ${srcMac}`, o.timeoutMs, () =>
         anns.find((a) => a.atMs >= o.sinceMs && a.ip === ip && a.srcMac === srcMac.toLowerCase()),
       ),
     forget: (beforeMs) => {
       adverts = adverts.filter((a) => a.atMs >= beforeMs);
       anns = anns.filter((a) => a.atMs >= beforeMs);
     },
-    stop,
+    stop: tcpdump.stop,
   };
 }
 
@@ -211,23 +145,20 @@ export async function startAddrWatch(host: LabHost): Promise<AddrWatch> {
   const argv = ["ip", "-ts", "-o", "monitor", "address", "dev", host.ifname];
   const child = host.spawn(hasChrt() ? ["chrt", "-f", "50", ...argv] : argv);
   const events: AddrEvent[] = [];
-  const waiters = new Set<() => void>();
+  const waiters = new Waiters();
   let closed = false;
-  const notify = () => {
-    for (const w of [...waiters]) w();
-  };
   if (child.stdout)
     createInterface({ input: child.stdout }).on("line", (line) => {
       const e = parseAddrLine(line);
       if (e) {
         events.push(e);
-        notify();
+        waiters.notify();
       }
     });
   const closedPromise = new Promise<void>((resolve) =>
     child.once("close", () => {
       closed = true;
-      notify();
+      waiters.notify();
       resolve();
     }),
   );
@@ -236,42 +167,15 @@ export async function startAddrWatch(host: LabHost): Promise<AddrWatch> {
   return {
     events: () => events,
     waitEvent: (ip, added, o) =>
-      new Promise((resolve, reject) => {
-        const finish = () => {
-          clearTimeout(timer);
-          waiters.delete(attempt);
-        };
-        const attempt = () => {
-          const e = events.find(
-            (x) => x.atMs >= o.sinceMs && x.added === added && x.cidr.split("/")[0] === ip,
-          );
-          if (e) {
-            finish();
-            resolve(e);
-          } else if (closed) {
-            finish();
-            reject(new Error(`ip monitor in ${host.ns} ended`));
-          }
-        };
-        const timer = setTimeout(() => {
-          finish();
-          reject(
-            new Error(
-              `${ip} not ${added ? "added on" : "removed from"} ${host.name} within ${o.timeoutMs} ms`,
-            ),
-          );
-        }, o.timeoutMs);
-        waiters.add(attempt);
-        attempt();
-      }),
-    stop: async () => {
-      if (closed || child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-      }
-      await closedPromise;
-    },
+      waiters.until(
+        o.timeoutMs,
+        () => events.find((x) => x.atMs >= o.sinceMs && x.added === added && x.cidr.split("/")[0] === ip),
+        {
+          ended: () => (closed ? `ip monitor in ${host.ns} ended` : undefined),
+          timedOut: () =>
+            `${ip} not ${added ? "added on" : "removed from"} ${host.name} within ${o.timeoutMs} ms`,
+        },
+      ),
+    stop: () => stopGroup(child, { closed: closedPromise, isClosed: closed, killAfterMs: null }),
   };
 }

@@ -12,8 +12,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { LabHost } from "./netns.js";
+import { startTcpdump, type Tcpdump } from "./tcpdump.js";
 
 export type ChecksumStatus = "good" | "bad" | "unverified" | "absent";
 
@@ -129,74 +129,19 @@ export function vrrpProblems(packets: readonly VrrpPacket[]): string[] {
 export async function startVrrpCapture(host: LabHost): Promise<VrrpCapture> {
   const dir = mkdtempSync(join(tmpdir(), "vipd-capture-"));
   const file = join(dir, "vrrp.pcap");
-  const child = host.spawn([
-    "tcpdump",
-    "-i",
-    host.ifname,
-    "-n",
-    "-U",
-    "--immediate-mode",
-    "-Z",
-    "root",
-    "-w",
-    file,
-    "ip proto 112 or ip6 proto 112",
-  ]);
-  const stderr: string[] = [];
-  let closed = false;
-  const closedPromise = new Promise<void>((resolve) => {
-    child.once("close", () => {
-      closed = true;
-      resolve();
-    });
-  });
-  const listening = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`tcpdump in ${host.ns} did not start: ${stderr.join(" | ")}`)),
-      10_000,
-    );
-    if (child.stderr) {
-      createInterface({ input: child.stderr }).on("line", (l) => {
-        stderr.push(l);
-        if (l.includes("listening on")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    }
-    void closedPromise.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`tcpdump in ${host.ns} exited: ${stderr.join(" | ")}`));
-    });
-  });
-  const stop = async () => {
-    if (!closed && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      }, 2000);
-      await closedPromise;
-      clearTimeout(timer);
-    }
-  };
+  let tcpdump: Tcpdump;
   try {
-    await listening;
+    tcpdump = await startTcpdump(host, {
+      args: ["-n", "-U", "--immediate-mode", "-Z", "root", "-w", file, "ip proto 112 or ip6 proto 112"],
+      seenWhere: `in ${host.name}`,
+    });
   } catch (e) {
-    await stop();
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
   return {
     file,
-    stop,
+    stop: tcpdump.stop,
     analyze: async (o) => {
       const args = ["-r", file, "-n", ...pref(o?.checksumForm), "-Y", "ip.proto == 112 || ipv6.nxt == 112"];
       const text = await run("tshark", [

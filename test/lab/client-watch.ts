@@ -19,8 +19,8 @@
 // accept_untracked_na = 0): so the test must seed the entry first (seedNeighbour), and a changed
 // MAC afterwards was written by the announcement, as long as the client sent nothing to the VIP in
 // between (its own resolution would also refresh the entry; keep the client quiet during a takeover).
-import { createInterface } from "node:readline";
 import { type LabHost, labPing } from "./netns.js";
+import { startTcpdump } from "./tcpdump.js";
 
 export interface Announcement {
   type: "garp" | "na";
@@ -68,111 +68,26 @@ export function parseAnnouncement(line: string): Announcement | undefined {
 
 /** Starts tcpdump in the client; resolves once it is capturing (within 10 s). */
 export async function startClientWatch(client: LabHost): Promise<ClientWatch> {
-  const child = client.spawn([
-    "tcpdump",
-    "-i",
-    client.ifname,
-    "-l",
-    "-n",
-    "-e",
-    "-tt",
-    "--immediate-mode",
-    "-Z",
-    "root",
-    "arp or icmp6",
-  ]);
   const seen: Announcement[] = [];
-  const waiters = new Set<() => void>();
-  const stderrLines: string[] = [];
-  let closed = false;
-  const notify = () => {
-    for (const w of [...waiters]) w();
-  };
-  if (child.stdout) {
-    createInterface({ input: child.stdout }).on("line", (line) => {
+  const tcpdump = await startTcpdump(client, {
+    args: ["-l", "-n", "-e", "-tt", "--immediate-mode", "-Z", "root", "arp or icmp6"],
+    onLine: (line) => {
       const a = parseAnnouncement(line);
-      if (a) {
-        seen.push(a);
-        notify();
-      }
-    });
-  }
-  if (child.stderr) {
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      stderrLines.push(line);
-      notify();
-    });
-  }
-  const closedPromise = new Promise<void>((resolve) => {
-    child.once("close", () => {
-      closed = true;
-      notify();
-      resolve();
-    });
+      if (a) seen.push(a);
+      return a !== undefined;
+    },
+    seenWhere: "by the client",
   });
-
-  const waitUntil = <T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const finish = () => {
-        clearTimeout(timer);
-        waiters.delete(attempt);
-      };
-      const attempt = () => {
-        const v = check();
-        if (v !== undefined) {
-          finish();
-          resolve(v);
-        } else if (closed) {
-          finish();
-          reject(new Error(`tcpdump in ${client.ns} ended before ${what}: ${stderrLines.join(" | ")}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`no ${what} seen by the client within ${timeoutMs} ms`));
-      }, timeoutMs);
-      waiters.add(attempt);
-      attempt();
-    });
-
   const first = (ip: string, srcMac: string, sinceMs = 0) =>
     seen.find((a) => a.ip === ip && a.srcMac === srcMac.toLowerCase() && a.atMs >= sinceMs);
-
-  const stop = async () => {
-    if (!closed && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      }, 2000);
-      await closedPromise;
-      clearTimeout(timer);
-    }
-  };
-
-  try {
-    await waitUntil("'listening on' from tcpdump", 10_000, () =>
-      stderrLines.some((l) => l.includes("listening on")) ? true : undefined,
-    );
-  } catch (e) {
-    await stop();
-    throw e;
-  }
   return {
     announcements: () => seen,
     first,
     waitFor: (ip, srcMac, o) =>
-      waitUntil(`announcement of ${ip} from ${srcMac}`, o?.timeoutMs ?? 10_000, () =>
+      tcpdump.waitUntil(`announcement of ${ip} from ${srcMac}`, o?.timeoutMs ?? 10_000, () =>
         first(ip, srcMac, o?.sinceMs),
       ),
-    stop,
+    stop: tcpdump.stop,
   };
 }
 

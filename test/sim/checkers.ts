@@ -173,8 +173,8 @@ function liveness(sim: Simulation, healthy: number): Finding | null {
  * - 'no-master-heard': it claimed without having heard the other holder (booted, or took over,
  *   while that holder was stalled or behind a partition); with nothing known there is nothing to
  *   fence: needs a witness or quorum.
- * - 'claim-race': it had heard the other holder advertise shortly before its claim (settleMs): a
- *   live, audible holder, which the claim protocol (announce, wait for the release) must handle.
+ * - 'claim-race': it had heard the other holder advertise shortly before its claim (settleMs), and
+ *   since that holder last gave the VIPs up: a live, audible holder, which the claim protocol (announce, wait for the release) must handle.
  *   Never allowed with fencing.
  * - 'rival-fencer': it fenced a peer other than the other holder and never heard that holder
  *   (backups on both sides of a partition that fenced the same silent master): needs a witness or
@@ -190,9 +190,12 @@ export function classifyOverlap(
   const older = holders.filter((n) => n !== newest);
   const claimedAt = newest.masterSince ?? sim.now;
   const fromHolder = older.some((o) => o.address === newest.claimedFrom);
-  const heardHolder = older.some(
-    (o) => claimedAt - (newest.heardBeforeClaim.get(o.address) ?? Number.NEGATIVE_INFINITY) <= sim.settleMs,
-  );
+  // Only hearing the holder in its current bid counts: an advert from before it last gave the VIPs
+  // up says nothing about the claim it made later (it may have been fenced off from us since).
+  const heardHolder = older.some((o) => {
+    const heard = newest.heardBeforeClaim.get(o.address) ?? Number.NEGATIVE_INFINITY;
+    return heard > o.leftMasterAt && claimedAt - heard <= sim.settleMs;
+  });
   let cause: string;
   if (fromHolder) cause = newest.masterVia === "fence" ? "fenced-holder-alive" : "unfenced-takeover";
   else if (heardHolder && claimedAt - newest.lowerBeforeClaim <= preemptWindowMs(sim)) cause = "preempt";

@@ -87,6 +87,15 @@ describe("runs generated from seeds", () => {
     expect(runSeed(realCore, 12).traceHash).not.toBe(a.traceHash);
   });
 
+  it("classifier: a holder heard only before it last gave the VIPs up is a rival fencer, not a claim race", () => {
+    // Seed 1869101087: n3 is master, steps down, a partition splits n3 from n4, and both fence the
+    // same silent master and claim on their own sides. n4 last heard n3 before n3's step-down.
+    const r = runSeed(realCore, 1869101087);
+    expect(r.violation).toBeNull();
+    expect(r.stats.overlapCauses["rival-fencer"]).toBeGreaterThan(0);
+    expect(r.stats.overlapCauses["claim-race"]).toBeUndefined();
+  });
+
   it("replay: `npm run sim -- --seed N` prints the trace hash of the in-process run", async () => {
     const out = await cli(["--seed", "11"]);
     expect(out.stderr).toBe("");

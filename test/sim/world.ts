@@ -117,6 +117,8 @@ export interface SimNode {
   masterSince: number | null;
   /** How the node became master the last time: through a fence or not. */
   masterVia: "fence" | "plain" | null;
+  /** When this node last stopped being master (gave its VIPs up, crashed or stopped). */
+  leftMasterAt: number;
   stepsAtSameTime: number;
   lastStepTime: number;
   /** Whom the node took the VIPs from at its last takeover: the fenced peer, or the master it followed. */
@@ -299,6 +301,7 @@ export class Simulation {
         maintenance: false,
         fence: null,
         masterSince: null,
+        leftMasterAt: Number.NEGATIVE_INFINITY,
         masterVia: null,
         stepsAtSameTime: 0,
         lastStepTime: -1,
@@ -621,6 +624,7 @@ export class Simulation {
     node.stallToken++;
     node.deadline = null;
     node.timerGen++;
+    if (node.masterSince !== null) node.leftMasterAt = this.now;
     node.masterSince = null;
     node.masterVia = null;
   }
@@ -722,6 +726,7 @@ export class Simulation {
       node.heardBeforeClaim = new Map(node.heardAt);
       node.lowerBeforeClaim = node.lastLowerAdvertAt;
     } else if (after !== "master") {
+      if (before.state === "master") node.leftMasterAt = this.now;
       node.masterSince = null;
       node.masterVia = null;
     }

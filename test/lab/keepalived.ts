@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { stopGroup, Waiters } from "./child-wait.js";
 import type { LabHost } from "./netns.js";
 
 export type KeepalivedState = "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP";
@@ -211,11 +212,8 @@ export async function startKeepalived(host: LabHost, o: KeepalivedOptions): Prom
   const lines: string[] = [];
   const transitions: KeepalivedTransition[] = [];
   const states = new Map<string, KeepalivedState>();
-  const waiters = new Set<() => void>();
+  const waiters = new Waiters();
   let exitInfo: string | undefined;
-  const notify = () => {
-    for (const w of [...waiters]) w();
-  };
   const onLine = (line: string) => {
     lines.push(line);
     const m = ENTERING.exec(line);
@@ -229,7 +227,7 @@ export async function startKeepalived(host: LabHost, o: KeepalivedOptions): Prom
       transitions.push(t);
       states.set(t.instance, t.state);
     }
-    notify();
+    waiters.notify();
   };
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
@@ -238,61 +236,29 @@ export async function startKeepalived(host: LabHost, o: KeepalivedOptions): Prom
     child.once("close", (code, signal) => {
       exitInfo = `keepalived exited (code ${code}, signal ${signal})`;
       rmSync(dir, { recursive: true, force: true });
-      notify();
+      waiters.notify();
       resolve();
     });
   });
 
+  const tail = () => lines.slice(-15).join("\n");
   const waitFor = <T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const attempt = () => {
-        const v = check();
-        if (v !== undefined) {
-          finish();
-          resolve(v);
-        } else if (exitInfo !== undefined) {
-          finish();
-          reject(
-            new Error(
-              `${exitInfo} before ${what} on ${host.name}; log tail:\n${lines.slice(-15).join("\n")}`,
-            ),
-          );
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(
-          new Error(
-            `no ${what} from keepalived on ${host.name} within ${timeoutMs} ms; log tail:\n${lines.slice(-15).join("\n")}`,
-          ),
-        );
-      }, timeoutMs);
-      const finish = () => {
-        clearTimeout(timer);
-        waiters.delete(attempt);
-      };
-      waiters.add(attempt);
-      attempt();
+    waiters.until(timeoutMs, check, {
+      ended: () =>
+        exitInfo === undefined
+          ? undefined
+          : `${exitInfo} before ${what} on ${host.name}; log tail:\n${tail()}`,
+      timedOut: () =>
+        `no ${what} from keepalived on ${host.name} within ${timeoutMs} ms; log tail:\n${tail()}`,
     });
 
-  const stopWith = async (graceMs: number, first: NodeJS.Signals) => {
-    if (exitInfo === undefined && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, first);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }, graceMs);
-      await exitedPromise;
-      clearTimeout(timer);
-    }
-  };
+  const stopWith = (graceMs: number, first: NodeJS.Signals) =>
+    stopGroup(child, {
+      closed: exitedPromise,
+      isClosed: exitInfo !== undefined,
+      first,
+      killAfterMs: graceMs,
+    });
 
   const ka: Keepalived = {
     host,

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { Waiters } from "./child-wait.js";
 import type { LabHost } from "./netns.js";
 
 export type VipdState = "initialize" | "backup" | "fencing" | "master" | "fault";
@@ -195,12 +196,9 @@ export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgen
   const other: string[] = [];
   const transitions: VipdTransition[] = [];
   const states = new Map<string, VipdState>();
-  const waiters = new Set<() => void>();
+  const waiters = new Waiters();
   let exitInfo: string | undefined;
   let exitCode: number | null = null;
-  const notify = () => {
-    for (const w of [...waiters]) w();
-  };
   const onStdout = (text: string) => {
     const atMs = Date.now();
     let obj: Record<string, unknown>;
@@ -208,7 +206,7 @@ export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgen
       obj = JSON.parse(text) as Record<string, unknown>;
     } catch {
       other.push(text);
-      notify();
+      waiters.notify();
       return;
     }
     const line: VipdLogLine = {
@@ -238,20 +236,20 @@ export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgen
       transitions.push(t);
       states.set(t.instance, t.to);
     }
-    notify();
+    waiters.notify();
   };
   if (child.stdout) createInterface({ input: child.stdout }).on("line", onStdout);
   if (child.stderr)
     createInterface({ input: child.stderr }).on("line", (l) => {
       other.push(l);
-      notify();
+      waiters.notify();
     });
   const exitedPromise = new Promise<void>((resolve) => {
     child.once("close", (code, signal) => {
       exitCode = code;
       exitInfo = signal ? `signal ${signal}` : `code ${code}`;
       releaseDir(dir);
-      notify();
+      waiters.notify();
       resolve();
     });
   });
@@ -262,29 +260,12 @@ export async function startVipd(host: LabHost, o: VipdOptions): Promise<VipdAgen
       ...other.slice(-10).map((l) => `(out) ${l}`),
     ].join("\n");
   const waitFor = <T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const finish = () => {
-        clearTimeout(timer);
-        waiters.delete(attempt);
-      };
-      const attempt = () => {
-        const v = check();
-        if (v !== undefined) {
-          finish();
-          resolve(v);
-        } else if (exitInfo !== undefined) {
-          finish();
-          reject(new Error(`vipd on ${host.name} exited (${exitInfo}) before ${what}; log tail:\n${tail()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(
-          new Error(`no ${what} from vipd on ${host.name} within ${timeoutMs} ms; log tail:\n${tail()}`),
-        );
-      }, timeoutMs);
-      waiters.add(attempt);
-      attempt();
+    waiters.until(timeoutMs, check, {
+      ended: () =>
+        exitInfo === undefined
+          ? undefined
+          : `vipd on ${host.name} exited (${exitInfo}) before ${what}; log tail:\n${tail()}`,
+      timedOut: () => `no ${what} from vipd on ${host.name} within ${timeoutMs} ms; log tail:\n${tail()}`,
     });
 
   const signalGroup = (sig: NodeJS.Signals) => {

@@ -204,6 +204,19 @@ function mutate(rng: Rng, input: Uint8Array): Uint8Array {
 
 export type FuzzOutcome = InvalidReason | "ok";
 
+/** Every InvalidReason decodeAdvert may give. */
+export const INVALID_REASONS: readonly InvalidReason[] = [
+  "ttl",
+  "version",
+  "type",
+  "length",
+  "checksum",
+  "address-count",
+  "interval",
+  "link-local",
+  "family",
+];
+
 export interface FuzzStats {
   runs: number;
   elapsedMs: number;
@@ -213,18 +226,7 @@ export interface FuzzStats {
 /** Throws (with the run number and seed) if a decode throws or returns a malformed result. */
 export function checkResult(result: DecodeResult, payload: Uint8Array, ctx: DecodeContext): FuzzOutcome {
   if (result.type === "invalid") {
-    const reasons: InvalidReason[] = [
-      "ttl",
-      "version",
-      "type",
-      "length",
-      "checksum",
-      "address-count",
-      "interval",
-      "link-local",
-      "family",
-    ];
-    if (!reasons.includes(result.reason)) throw new Error(`unknown reason ${String(result.reason)}`);
+    if (!INVALID_REASONS.includes(result.reason)) throw new Error(`unknown reason ${String(result.reason)}`);
     if (typeof result.detail !== "string" || result.detail.length === 0) throw new Error("empty detail");
     return result.reason;
   }

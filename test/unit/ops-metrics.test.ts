@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeAdvert } from "../../src/codec/advert.js";
 import { reasonLabel, VipdMetrics } from "../../src/runtime/metrics.js";
-import { startEngine } from "./runtime-fakes.js";
+import { BASE_YAML, startEngine } from "./runtime-fakes.js";
 
 const PEER = "192.0.2.12";
 const stops: (() => Promise<unknown>)[] = [];
@@ -46,17 +46,7 @@ instances:
   });
 
   it("state, priorities, adverts, discards, transitions and failover histograms", async () => {
-    const { world, engine } = await startEngine(`
-global:
-  router_id: lb1
-instances:
-  web:
-    interface: eth0
-    vrid: 51
-    priority: 100
-    advert_interval: 1s
-    virtual_ips: [192.0.2.100/24]
-`);
+    const { world, engine } = await startEngine(BASE_YAML);
     stops.push(() => engine.stop());
     const metrics = new VipdMetrics(engine, { version: "9.9.9" });
     const payload = encodeAdvert(
@@ -103,17 +93,7 @@ instances:
 
 describe("failover timeline in the log", () => {
   it("lists the steps in order with their times after the last advert", async () => {
-    const { world, engine, lines } = await startEngine(`
-global:
-  router_id: lb1
-instances:
-  web:
-    interface: eth0
-    vrid: 51
-    priority: 100
-    advert_interval: 1s
-    virtual_ips: [192.0.2.100/24]
-`);
+    const { world, engine, lines } = await startEngine(BASE_YAML);
     stops.push(() => engine.stop());
     const payload = encodeAdvert(
       { version: 3, vrid: 51, priority: 200, maxAdverIntCs: 100, addresses: ["192.0.2.100"] },

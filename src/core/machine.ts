@@ -378,6 +378,15 @@ export class Machine {
     this.timers.adver = this.now + this.opts.adverIntervalMs;
   }
 
+  /**
+   * A master that yields to a better one sends one last advert at its own priority, timers
+   * untouched: the winner hears a lower priority and re-announces its VIPs (RFC 9568 §6.4.3), so
+   * clients that followed us during a split come back even when the winner had never heard us.
+   */
+  sendFarewell(): void {
+    this.emit({ type: "sendAdvert", priority: this.priority });
+  }
+
   /** A master gives up (RFC 9568 §6.4.3 shutdown): a priority-0 advert; leaving Master removes the VIPs. */
   sendResign(): void {
     this.emit({ type: "sendAdvert", priority: 0 });

@@ -391,19 +391,24 @@ export const RULES: readonly Rule[] = [
   rule({
     id: "master-rx-higher",
     ref: "RFC 9568 §6.4.3",
-    summary: "higher priority heard: learn its interval, Master_Down_Timer, remove VIPs, Backup",
+    summary:
+      "higher priority heard: learn its interval, Master_Down_Timer, remove VIPs, Backup; one farewell " +
+      "advert at our priority so the winner re-announces (vipd: clients stuck on us after a split)",
     states: ["master"],
     on: ["advert"],
     when: (m, ev) => ev.priority > m.priority,
     act: (m, ev) => {
       m.enterBackup(`higher priority heard: ${describeAdvert(ev)}, ours ${m.priority}`, "none");
+      m.sendFarewell();
       m.follow(ev.src, ev.adverIntervalMs, ev.srcMac);
     },
   }),
   rule({
     id: "master-split-brain-lose",
     ref: "RFC 9568 §6.4.3 tie-break; split brain (issue 4)",
-    summary: "equal priority (two owners too) from a greater address: split_brain, they win, Backup",
+    summary:
+      "equal priority (two owners too) from a greater address: split_brain, they win, Backup (a farewell " +
+      "advert without fencing, as for a higher priority)",
     states: ["master"],
     on: ["advert"],
     when: (m, ev) => ev.priority === m.priority && m.senderWinsTie(ev.src),
@@ -413,6 +418,7 @@ export const RULES: readonly Rule[] = [
         `another master ${describeAdvert(ev)} (equal) has the greater address: yielding`,
       );
       m.enterBackup(`split brain lost to ${ev.src} (equal priority ${ev.priority}, greater address)`, "none");
+      if (!m.opts.fencing) m.sendFarewell();
       m.follow(ev.src, ev.adverIntervalMs, ev.srcMac);
     },
   }),

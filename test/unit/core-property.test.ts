@@ -137,7 +137,11 @@ function checkStep(router: Router, actions: readonly Action[], onLink: Set<strin
     if (a.type === "removeVips") for (const v of a.vips) onLink.delete(v);
     // A Backup advertises only while it claims, with fencing on (rules.ts, backup-down-claim).
     const claiming = (router.state === "backup" || router.state === "fencing") && router.options.fencing;
-    if (a.type === "sendAdvert" && a.priority !== 0 && router.state !== "master" && !claiming) {
+    // ...and a master yielding to a better one sends one farewell advert (rules.ts, master-rx-higher).
+    const farewell = actions.some(
+      (x) => x.type === "stateChanged" && x.from === "master" && x.to === "backup",
+    );
+    if (a.type === "sendAdvert" && a.priority !== 0 && router.state !== "master" && !claiming && !farewell) {
       problems.push(`advert with priority ${a.priority} while ${router.state}`);
     }
     if (a.type === "sendAdvert" && a.priority !== 0 && a.priority !== router.effectivePriority) {

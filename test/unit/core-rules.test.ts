@@ -336,13 +336,17 @@ describe("Master (RFC 9568 §6.4.3) and split brain (issue 4)", () => {
     expect(step).toEqual({ actions: [{ type: "sendAdvert", priority: 100 }], nextDeadline: d.now + 1000 });
   });
 
-  it("§6.4.3 higher priority heard: remove VIPs, Backup, learn its interval, Master_Down_Timer", () => {
+  it("§6.4.3 higher priority heard: remove VIPs, Backup, learn its interval, Master_Down_Timer, farewell advert", () => {
     const d = new Driver();
     d.startMaster();
     const at = d.now + 10;
     const step = d.feed(advert({ priority: 150, adverIntervalMs: 100 }), at);
     expect(d.rules()).toEqual(["master-rx-higher"]);
-    expect(types(step.actions)).toEqual(["removeVips", "stateChanged", "notify"]);
+    expect(types(step.actions)).toEqual(["removeVips", "stateChanged", "notify", "sendAdvert"]);
+    // One advert at our own priority, so the winner hears a lower priority and re-announces.
+    expect(step.actions.filter((a) => a.type === "sendAdvert")).toEqual([
+      { type: "sendAdvert", priority: 100 },
+    ]);
     expect(d.router.state).toBe("backup");
     expect(d.router.masterAddress).toBe("192.0.2.20");
     expect(step.nextDeadline).toBe(at + 360.9375);
@@ -356,6 +360,9 @@ describe("Master (RFC 9568 §6.4.3) and split brain (issue 4)", () => {
     expect(d.rules()).toEqual(["master-split-brain-lose"]);
     expect(notifies(step.actions)).toEqual(["split_brain", "backup"]);
     expect(types(step.actions)).toContain("removeVips");
+    expect(step.actions.filter((a) => a.type === "sendAdvert")).toEqual([
+      { type: "sendAdvert", priority: 100 },
+    ]);
     expect(d.router.state).toBe("backup");
   });
 

@@ -210,11 +210,14 @@ describe("core properties", () => {
           }
         }
       }),
-      { numRuns: 600 },
+      { numRuns: 5000 },
     );
     // The random walks reach every state and nearly every rule (so the property means something).
     expect([...visited].sort()).toEqual(["backup", "fault", "fencing", "initialize", "master"]);
     const missed = RULES.map((r) => r.id).filter((id) => !fired.has(id));
+    console.log(
+      `core property: ${fired.size} of ${RULES.length} rules fired; never: ${missed.join(", ") || "none"}`,
+    );
     expect(missed.length, `rules never fired: ${missed.join(", ")}`).toBeLessThanOrEqual(5);
   });
 

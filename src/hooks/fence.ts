@@ -6,11 +6,16 @@
 // fenced. A timeout is a failure and kills the agent's process group. The outcome goes back to the
 // router as `fenceResult`; cancelFence kills a running agent and drops the result. Retries with
 // back-off are the core's (fenceRetryMs .. fenceRetryMaxMs).
+//
+// The peer's MAC (when the kernel's neighbour table has one, see Hooks) reaches agents only as
+// VIPD_PEER_MAC: the fence-agent protocol has no standard key for the target's MAC (plug/port name
+// the node or outlet, ip/ipaddr the fence device itself), so none is invented on stdin.
 
 import type { Logger } from "pino";
 
 import type { FenceAgentConfig, FenceConfig, WitnessConfig } from "../config/types.js";
 import type { Input } from "../core/types.js";
+import type { FenceAgentOutcome, FenceAttempt, FenceOutcome } from "../runtime/status.js";
 import { describeRun, HOOK_PATH, type RunOptions, type RunResult, runOk, runProgram } from "./process.js";
 import type { ScriptUser } from "./script-security.js";
 import type { CheckOutcome } from "./trackers/periodic.js";
@@ -24,6 +29,8 @@ export interface FencerDeps {
   run?: (argv: string[], o: RunOptions) => Promise<RunResult>;
   random?: () => number;
   witnessCheck?: (signal: AbortSignal) => Promise<CheckOutcome>;
+  /** Every finished attempt, cancelled ones included (status history, metrics). */
+  onAttempt?: (attempt: FenceAttempt) => void;
 }
 
 export interface FenceTarget {
@@ -68,10 +75,31 @@ export class Fencer {
     this.#job?.abort();
     const job = new AbortController();
     this.#job = job;
-    return this.#run(target, job.signal).then((r) => {
+    const attempt: FenceAttempt = {
+      startedAt: new Date().toISOString(),
+      peer: target.peer,
+      peerMac: target.peerMac ?? null,
+      node: null,
+      outcome: "cancelled",
+      level: null,
+      agents: [],
+      durationMs: 0,
+      detail: "",
+    };
+    const started = performance.now();
+    return this.#run(target, job.signal, attempt).then((r) => {
       if (this.#job === job) this.#job = null;
-      if (r === null) return;
-      this.history.push(r);
+      attempt.durationMs = Math.round(performance.now() - started);
+      if (r === null) {
+        attempt.outcome = "cancelled";
+        attempt.detail = "cancelled";
+        this.#d.onAttempt?.(attempt);
+        return;
+      }
+      attempt.outcome = r.outcome;
+      attempt.detail = r.detail;
+      this.#d.onAttempt?.(attempt);
+      this.history.push({ ok: r.ok, detail: r.detail, durationMs: r.durationMs });
       this.#d.input(this.instance, { type: "fenceResult", ok: r.ok, detail: r.detail });
     });
   }
@@ -84,17 +112,24 @@ export class Fencer {
     this.#job = null;
   }
 
+  /** One attempt; fills `attempt` (node, level, agent runs) on the way; null when cancelled. */
   async #run(
     target: FenceTarget,
     signal: AbortSignal,
-  ): Promise<{ ok: boolean; detail: string; durationMs: number } | null> {
-    const log = this.#d.logger.child({ instance: this.instance, peer: target.peer });
+    attempt: FenceAttempt,
+  ): Promise<{ ok: boolean; outcome: FenceOutcome; detail: string; durationMs: number } | null> {
+    const log = this.#d.logger.child({
+      instance: this.instance,
+      peer: target.peer,
+      ...(target.peerMac === undefined ? {} : { peerMac: target.peerMac }),
+    });
     const started = performance.now();
-    const done = (ok: boolean, detail: string) => {
+    const done = (outcome: FenceOutcome, detail: string) => {
+      const ok = outcome === "ok";
       const durationMs = Math.round(performance.now() - started);
       if (ok) log.info({ durationMs }, `fence of ${target.peer} succeeded: ${detail}`);
-      else log.warn({ durationMs }, `fence of ${target.peer} failed: ${detail}`);
-      return { ok, detail, durationMs };
+      else log.warn({ durationMs, outcome }, `fence of ${target.peer} failed: ${detail}`);
+      return { ok, outcome, detail, durationMs };
     };
     const f = this.#fence;
     if (f) {
@@ -109,18 +144,28 @@ export class Fencer {
       const r = await check(signal);
       if (signal.aborted) return null;
       const what = describeWitness(this.#witness);
-      if (!r.ok) return done(false, `witness ${what} does not answer (${r.detail}): not taking over`);
+      if (!r.ok)
+        return done("witness-down", `witness ${what} does not answer (${r.detail}): not taking over`);
       log.info({ witness: what }, "witness answers");
-      if (!f) return done(true, `witness ${what} answers`);
+      if (!f) return done("ok", `witness ${what} answers`);
     }
-    if (!f) return done(false, "no fence configured");
+    if (!f) return done("failed", "no fence configured");
     const nodeName = f.nodes[target.peer] ?? target.peer;
+    attempt.node = nodeName;
     const failures: string[] = [];
     for (const [i, level] of f.levels.entries()) {
       let levelOk = true;
+      attempt.level = i + 1;
       for (const agent of level) {
         const r = await this.#agent(agent, target, nodeName, signal);
         if (r.type === "cancelled" || signal.aborted) return null;
+        attempt.agents.push({
+          level: i + 1,
+          agent: agent.agent,
+          outcome: agentOutcome(r),
+          detail: describeRun(r),
+          durationMs: Math.round(r.durationMs),
+        });
         const outcome = `${agent.agent}: ${describeRun(r)}`;
         if (!runOk(r)) {
           log.warn(
@@ -133,9 +178,10 @@ export class Fencer {
         }
         log.info({ level: i + 1, agent: agent.agent, outcome }, "fence agent succeeded");
       }
-      if (levelOk) return done(true, `level ${i + 1} (${nodeName})`);
+      if (levelOk) return done("ok", `level ${i + 1} (${nodeName})`);
     }
-    return done(false, failures.join("; "));
+    const timedOut = attempt.agents.filter((a) => a.outcome !== "ok").every((a) => a.outcome === "timeout");
+    return done(timedOut && attempt.agents.length > 0 ? "timeout" : "failed", failures.join("; "));
   }
 
   #agent(
@@ -159,6 +205,13 @@ export class Fencer {
       ...(user ? { uid: user.uid, gid: user.gid } : {}),
     });
   }
+}
+
+function agentOutcome(r: RunResult): FenceAgentOutcome {
+  if (runOk(r)) return "ok";
+  if (r.type === "timeout") return "timeout";
+  if (r.type === "spawn-error") return "spawn-error";
+  return "failed";
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {

@@ -10,6 +10,12 @@ import type { Logger } from "pino";
 import type { VipdConfig } from "../config/types.js";
 import type { Input, NotifyEvent, RouterState } from "../core/types.js";
 import type { DaemonEvents } from "../runtime/engine.js";
+import {
+  emptyNotifyStats,
+  type FenceAttempt,
+  type HooksInstanceStatus,
+  type HooksStatus,
+} from "../runtime/status.js";
 import { Fencer } from "./fence.js";
 import { NotifyQueue, notifyRuns } from "./notify.js";
 import { resolveScriptUser, type ScriptUser } from "./script-security.js";
@@ -34,11 +40,20 @@ export interface HooksOptions {
     getLink(ifname: string): Promise<{ up: boolean }>;
     onLinkChange(cb: (e: { ifname: string; up: boolean }) => void): void;
   };
+  /**
+   * The kernel's neighbour table (rtnetlink RTM_GETNEIGH): a fence requested without the peer's MAC
+   * gets the one the table holds for the peer on the instance's interface. Absent: no lookup.
+   */
+  neighbours?: {
+    lookupNeighbour(ifname: string, address: string): Promise<{ mac: string; state: string } | null>;
+  };
   filePollMs?: number;
   notifyRetryDelayMs?: number;
 }
 
 const STOP_DRAIN_MS = 5000;
+/** Fence attempts kept per instance for status. */
+export const FENCE_HISTORY_LIMIT = 16;
 
 export class Hooks {
   readonly #o: HooksOptions;
@@ -55,6 +70,11 @@ export class Hooks {
   readonly #groups = new Map<string, SyncGroup>();
   readonly #witnesses = new Map<string, ReturnType<typeof witnessTracker>>();
   readonly #unsubscribe: (() => void)[] = [];
+  /** Per instance, the last fence attempts (kept across reloads). */
+  readonly #fenceHistory = new Map<string, FenceAttempt[]>();
+  readonly #fenceListeners: ((instance: string, a: FenceAttempt) => void)[] = [];
+  /** Per instance, bumped by every fence request and cancel: a MAC lookup that lost the race is dropped. */
+  readonly #fenceGeneration = new Map<string, number>();
   splitBrains = 0;
 
   constructor(o: HooksOptions) {
@@ -77,7 +97,10 @@ export class Hooks {
     on("stateChanged", (e) => this.#onState(e.instance, e.from, e.to, e.reason));
     on("notify", (e) => this.#onNotify(e.instance, e.event, e.detail, e.priority));
     on("requestFence", (e) => this.#onRequestFence(e.instance, e.peer, e.peerMac));
-    on("cancelFence", (e) => this.#fencers.get(e.instance)?.cancel());
+    on("cancelFence", (e) => {
+      this.#bumpFence(e.instance);
+      this.#fencers.get(e.instance)?.cancel();
+    });
   }
 
   get trackers(): TrackerHub {
@@ -127,6 +150,7 @@ export class Hooks {
         new Fencer(inst.name, inst.fence, inst.witness, {
           logger: this.#log,
           input: (i, input) => this.#o.engine.input(i, input),
+          onAttempt: (a) => this.#onFenceAttempt(inst.name, a),
           ...(this.#user ? { user: this.#user } : {}),
         }),
       );
@@ -247,8 +271,15 @@ export class Hooks {
     this.#groupNotify(group.name, event, before, next, `${instance}: ${reason}`, instance);
   }
 
+  #bumpFence(instance: string): number {
+    const n = (this.#fenceGeneration.get(instance) ?? 0) + 1;
+    this.#fenceGeneration.set(instance, n);
+    return n;
+  }
+
   #onRequestFence(instance: string, peer: string, peerMac?: string): void {
     this.#lastFencePeer.set(instance, peer);
+    const generation = this.#bumpFence(instance);
     const f = this.#fencers.get(instance);
     if (!f) {
       // fencing on in the router but no fencer: answer at once so the router never waits forever.
@@ -256,10 +287,89 @@ export class Hooks {
       this.#o.engine.input(instance, { type: "fenceResult", ok: false, detail: "no fence configured" });
       return;
     }
-    f.request(peerMac === undefined ? { peer } : { peer, peerMac }).catch((err: unknown) => {
-      this.#log.fatal({ err, instance }, "fencer crashed");
-      throw err;
-    });
+    const start = (mac: string | undefined): void => {
+      // A cancel or a newer request came while the MAC was looked up: this one is void.
+      if (this.#fenceGeneration.get(instance) !== generation) return;
+      f.request(mac === undefined ? { peer } : { peer, peerMac: mac }).catch((err: unknown) => {
+        this.#log.fatal({ err, instance }, "fencer crashed");
+        throw err;
+      });
+    };
+    const ifname = this.#config?.instances[instance]?.interface;
+    const neighbours = this.#o.neighbours;
+    if (peerMac !== undefined || neighbours === undefined || ifname === undefined) {
+      start(peerMac);
+      return;
+    }
+    // The raw VRRP socket sees no link-layer source: ask the kernel's neighbour table, which has the
+    // peer when this host exchanged unicast traffic with it. Nothing is sent to resolve it.
+    neighbours.lookupNeighbour(ifname, peer).then(
+      (entry) => {
+        if (entry === null)
+          this.#log.debug(
+            { instance, peer, ifname },
+            "no neighbour entry for the peer: fencing without its MAC",
+          );
+        else this.#log.debug({ instance, peer, ifname, ...entry }, "peer MAC from the neighbour table");
+        start(entry?.mac);
+      },
+      (err: unknown) => {
+        this.#log.debug(
+          { instance, peer, ifname, err },
+          "neighbour lookup failed: fencing without the peer's MAC",
+        );
+        start(undefined);
+      },
+    );
+  }
+
+  #onFenceAttempt(instance: string, a: FenceAttempt): void {
+    let list = this.#fenceHistory.get(instance);
+    if (!list) {
+      list = [];
+      this.#fenceHistory.set(instance, list);
+    }
+    list.push(a);
+    if (list.length > FENCE_HISTORY_LIMIT) list.splice(0, list.length - FENCE_HISTORY_LIMIT);
+    for (const l of this.#fenceListeners) l(instance, a);
+  }
+
+  /** Called with every finished fence attempt (metrics); returns the unsubscribe function. */
+  onFenceAttempt(cb: (instance: string, a: FenceAttempt) => void): () => void {
+    this.#fenceListeners.push(cb);
+    return () => {
+      const i = this.#fenceListeners.indexOf(cb);
+      if (i >= 0) this.#fenceListeners.splice(i, 1);
+    };
+  }
+
+  /** Trackers, fence history and notify delivery per instance, notify delivery per sync group. */
+  status(): HooksStatus {
+    const config = this.#config;
+    const witnessFor = (instance: string) => {
+      const w = config?.instances[instance]?.witness;
+      return w?.mode === "always" ? this.#witnesses.get(JSON.stringify(w)) : undefined;
+    };
+    const trackers = this.#hub.snapshot((instance, id) =>
+      id === "witness" ? witnessFor(instance) : undefined,
+    );
+    const notify = (queue: string) =>
+      this.#queues.get(queue)?.stats(this.#seq.get(queue) ?? 0) ?? {
+        ...emptyNotifyStats(),
+        lastEventSeq: this.#seq.get(queue) ?? 0,
+      };
+    const instances: Record<string, HooksInstanceStatus> = {};
+    for (const name of Object.keys(config?.instances ?? {})) {
+      instances[name] = {
+        trackers: trackers.get(name) ?? [],
+        fenceHistory: [...(this.#fenceHistory.get(name) ?? [])],
+        notify: notify(`instance:${name}`),
+      };
+    }
+    const syncGroups: HooksStatus["syncGroups"] = {};
+    for (const [name, g] of this.#groups)
+      syncGroups[name] = { state: g.state, notify: notify(`group:${name}`) };
+    return { instances, syncGroups };
   }
 
   #onNotify(instance: string, event: NotifyEvent, detail: string, priority: number): void {

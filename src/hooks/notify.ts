@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 
 import type { NotifyConfig } from "../config/types.js";
 import type { NotifyEvent, RouterState } from "../core/types.js";
+import type { NotifyStats } from "../runtime/status.js";
 import { describeRun, HOOK_PATH, type RunOptions, type RunResult, runOk, runProgram } from "./process.js";
 import type { ScriptUser } from "./script-security.js";
 
@@ -43,9 +44,18 @@ export class NotifyQueue {
   #stopped = false;
   #abort = new AbortController();
   readonly #idle: (() => void)[] = [];
+  /** Script runs that exited 0. */
   delivered = 0;
+  /** Script runs that still failed after the last retry. */
   failed = 0;
+  /** Events dropped because the queue was full. */
   dropped = 0;
+  /** Attempts killed at the timeout (each attempt counts). */
+  timedOut = 0;
+  /** Extra attempts after a failure. */
+  retried = 0;
+  /** The last event whose runs all finished (delivered or given up). */
+  lastDoneSeq: number | null = null;
 
   constructor(o: NotifyQueueOptions) {
     this.#o = o;
@@ -74,6 +84,20 @@ export class NotifyQueue {
     }
   }
 
+  /** The counters for status and metrics; lastEventSeq is numbered by the caller (Hooks). */
+  stats(lastEventSeq: number): NotifyStats {
+    return {
+      delivered: this.delivered,
+      failed: this.failed,
+      timedOut: this.timedOut,
+      retried: this.retried,
+      dropped: this.dropped,
+      pending: this.pending,
+      lastEventSeq,
+      lastDoneSeq: this.lastDoneSeq,
+    };
+  }
+
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
     if (!this.#busy && this.#jobs.length === 0) return Promise.resolve();
@@ -92,6 +116,7 @@ export class NotifyQueue {
     try {
       for (let job = this.#jobs.shift(); job !== undefined; job = this.#jobs.shift()) {
         for (const run of job.runs) await this.#runOne(job, run);
+        if (!this.#stopped) this.lastDoneSeq = job.seq;
       }
     } finally {
       this.#busy = false;
@@ -119,6 +144,7 @@ export class NotifyQueue {
         outcome: describeRun(r),
         ...(r.stderr ? { stderr: r.stderr.trim() } : {}),
       };
+      if (r.type === "timeout") this.timedOut++;
       if (runOk(r)) {
         this.delivered++;
         o.logger.info(info, `notify ${job.event} #${job.seq}: ${run.argv[0]} ok`);
@@ -128,6 +154,7 @@ export class NotifyQueue {
       if (attempt < attempts) {
         o.logger.warn(info, `notify ${job.event} #${job.seq}: ${run.argv[0]} failed, retrying`);
         await new Promise((res) => setTimeout(res, o.retryDelayMs ?? 500));
+        if (!this.#stopped) this.retried++;
       } else {
         this.failed++;
         o.logger.error(info, `notify ${job.event} #${job.seq}: ${run.argv[0]} failed, giving up`);

@@ -61,7 +61,19 @@ export interface Rtnl {
   onLinkChange(cb: (e: { ifname: string; up: boolean }) => void): void;
   /** Called for every address added to or removed from any link. */
   onAddressChange(cb: (e: AddressChange) => void): void;
+  /**
+   * The kernel's neighbour entry (ARP / NDP cache) for `address` on `ifname`, when it has a
+   * link-layer address (any NUD state); null when there is none. Reads only: nothing is sent.
+   */
+  lookupNeighbour(ifname: string, address: string): Promise<NeighbourEntry | null>;
   close(): void;
+}
+
+export interface NeighbourEntry {
+  /** Lower-case colon-separated link-layer address. */
+  mac: string;
+  /** The NUD state in words: "reachable", "stale", "permanent", ... ("none" for 0). */
+  state: string;
 }
 
 export interface RtnlOptions {
@@ -88,6 +100,10 @@ const IFA_PROTO = 11;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const IFADDRMSG_BYTES = 8;
+const RTM_NEWNEIGH = 28;
+const RTM_GETNEIGH = 30;
+const NDMSG_BYTES = 12;
+const NDA_DST = 1;
 /** IFNAMSIZ - 1: the longest interface name or IPv4 label. */
 const MAX_LABEL = 15;
 
@@ -99,7 +115,7 @@ const { Protocol, FlagsNew, FlagsGet } = require("netlink/dist/constants.js") as
 const { parseAttributes, AttrStream } = require("netlink/dist/structs.js") as typeof Netlink;
 const rt = require("netlink/dist/rt/gen_structs.js") as Pick<
   typeof Netlink.rt,
-  "formatAddress" | "formatAddressAttrs"
+  "formatAddress" | "formatAddressAttrs" | "formatNeighbor" | "parseNeighbor" | "parseNeighborAttrs"
 >;
 /** Plain netlink sockets: replies and events are parsed here (see the quirks above). */
 type NlSocket = ReturnType<typeof createNetlink>;
@@ -542,6 +558,40 @@ class NetlinkRtnl implements Rtnl {
       removed.push(text);
     }
     return removed;
+  }
+
+  async lookupNeighbour(ifname: string, address: string): Promise<NeighbourEntry | null> {
+    const bytes = parseIp(address);
+    if (bytes === null) throw invalid(`not an address: ${JSON.stringify(address)}`);
+    const family = bytes.length === 4 ? AF_INET : AF_INET6;
+    const index = await this.#cachedIndex(ifname);
+    // A get (not a dump) of one entry: ndmsg with family and ifindex, NDA_DST (Linux 5.0 and later).
+    const request = [rt.formatNeighbor({ family, ifindex: index }), attribute(NDA_DST, Buffer.from(bytes))];
+    let replies: RawMessage[];
+    try {
+      replies = await this.#request(RTM_GETNEIGH, request, { timeout: this.#timeoutMs });
+    } catch (e) {
+      const name = errnoName(e);
+      if (name === "ENOENT") return null;
+      if (name === "ENODEV") this.#indexCache.delete(ifname);
+      throw wrapError(e, "RTM_GETNEIGH", `${address} dev ${ifname}`);
+    }
+    for (const m of replies) {
+      if (m.type !== RTM_NEWNEIGH || m.data.length < NDMSG_BYTES) continue;
+      const head = rt.parseNeighbor(m.data.subarray(0, NDMSG_BYTES));
+      const attrs = rt.parseNeighborAttrs(m.data.subarray(NDMSG_BYTES));
+      if (head.ifindex !== index || attrs.dst === undefined || !Buffer.from(bytes).equals(attrs.dst))
+        continue;
+      const lladdr = attrs.lladdr;
+      // INCOMPLETE and FAILED entries carry no address; an all-zero one is no better.
+      if (lladdr === undefined || lladdr.length === 0 || lladdr.every((b) => b === 0)) return null;
+      const state = Object.entries(head.state ?? {})
+        .filter(([k, v]) => v === true && !k.startsWith("__"))
+        .map(([k]) => k)
+        .join(",");
+      return { mac: macText(lladdr), state: state || "none" };
+    }
+    return null;
   }
 
   onLinkChange(cb: (e: { ifname: string; up: boolean }) => void): void {

@@ -99,6 +99,9 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
       getLink: (ifname) => ports.addresses.getLink(ifname),
       onLinkChange: (cb) => ports.links.onLinkChange(cb),
     },
+    ...(ports.addresses.lookupNeighbour
+      ? { neighbours: { lookupNeighbour: ports.addresses.lookupNeighbour.bind(ports.addresses) } }
+      : {}),
   });
   const applyHooks = (c: VipdConfig): void => {
     hooks.apply(c).catch((err: unknown) => log.error({ err }, `hooks: ${(err as Error).message}`));
@@ -106,7 +109,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
   engine.events.on("reloaded", (r) => {
     if (r.ok) applyHooks(running);
   });
-  const metrics = new VipdMetrics(engine, { version: VIPD_VERSION });
+  const metrics = new VipdMetrics(engine, { version: VIPD_VERSION, hooks });
   const ops = new Operations({
     engine,
     logger: log,
@@ -190,7 +193,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
       };
     const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
     control.handle("status", "read", () => ({
-      ...ops.decorate(engine.status()),
+      ...ops.decorate(engine.status(), hooks.status()),
       eventLoop: { worstLagMs: lagGuard.worstLagMs, stalls: lagGuard.counts },
     }));
     control.handle(

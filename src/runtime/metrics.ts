@@ -14,7 +14,7 @@ import type * as PromClient from "prom-client";
 
 import type { RouterState } from "../core/types.js";
 import type { DaemonEvents } from "./engine.js";
-import type { DaemonStatus, FailoverTimeline } from "./status.js";
+import type { DaemonStatus, FailoverTimeline, FenceAttempt, HooksStatus, NotifyStats } from "./status.js";
 
 // prom-client's index also loads its push gateway (http, https, zlib), cluster aggregation and
 // default process metrics: ~60 ms of start-up. vipd needs four classes, loaded from their own
@@ -50,6 +50,24 @@ export function reasonLabel(reason: string): string {
   );
 }
 
+/** Seconds; a fence runs from a few milliseconds (a local agent) to a minute (a slow PDU). */
+const FENCE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60];
+
+/** What metrics need from the hooks (src/hooks' Hooks): read at scrape time, fence attempts as they end. */
+export interface HooksSource {
+  status(): HooksStatus;
+  onFenceAttempt(cb: (instance: string, attempt: FenceAttempt) => void): () => void;
+}
+
+/** The outcome label of each notify counter (dropped counts events, the others script runs). */
+const NOTIFY_OUTCOMES: [string, (n: NotifyStats) => number][] = [
+  ["delivered", (n) => n.delivered],
+  ["failed", (n) => n.failed],
+  ["timeout", (n) => n.timedOut],
+  ["retried", (n) => n.retried],
+  ["dropped", (n) => n.dropped],
+];
+
 /** What metrics need from the engine. */
 export interface MetricsSource {
   status(): DaemonStatus;
@@ -66,10 +84,13 @@ export class VipdMetrics {
   readonly #stalls: Counter<"level">;
   readonly #resigns: Counter<"instance" | "reason">;
   readonly #control: Counter<"cmd" | "result">;
+  readonly #fenceAttempts: Counter<"instance" | "outcome">;
+  readonly #fenceSeconds: Histogram<"instance" | "outcome">;
+  readonly #fenceAgents: Counter<"instance" | "level" | "outcome">;
   readonly #listeners: (() => void)[] = [];
   #maxLagMs = 0;
 
-  constructor(source: MetricsSource, o: { version: string }) {
+  constructor(source: MetricsSource, o: { version: string; hooks?: HooksSource }) {
     const registers = [this.registry];
     // A scrape reads the status once; the status-derived collectors below share it.
     let snapshot: DaemonStatus | null = null;
@@ -262,6 +283,28 @@ export class VipdMetrics {
       labelNames: ["cmd", "result"],
       registers,
     });
+    this.#fenceAttempts = new Counter({
+      name: "vipd_fence_attempts_total",
+      help: "Fence attempts by outcome (ok, failed, timeout, witness-down, cancelled)",
+      labelNames: ["instance", "outcome"],
+      registers,
+    });
+    this.#fenceSeconds = new Histogram({
+      name: "vipd_fence_attempt_seconds",
+      help: "Duration of fence attempts (delay, witness and agents), by outcome",
+      labelNames: ["instance", "outcome"],
+      buckets: FENCE_BUCKETS,
+      registers,
+    });
+    this.#fenceAgents = new Counter({
+      name: "vipd_fence_agent_runs_total",
+      help: "Fence agent runs by level and outcome (ok, failed, timeout, spawn-error)",
+      labelNames: ["instance", "level", "outcome"],
+      registers,
+    });
+    const hooks = o.hooks;
+    if (hooks) this.#hooksMetrics(hooks, registers);
+
     // Both levels exist from the start so alerts can use rate() without absent().
     this.#stalls.inc({ level: "warning" }, 0);
     this.#stalls.inc({ level: "critical" }, 0);
@@ -278,6 +321,129 @@ export class VipdMetrics {
       () => source.events.off("timeline", onTimeline),
       () => source.events.off("fenceResult", onFence),
     );
+    if (hooks) this.#listeners.push(hooks.onFenceAttempt((instance, a) => this.fenceAttempt(instance, a)));
+  }
+
+  /** Trackers and notify delivery, read from the hooks at scrape time. */
+  #hooksMetrics(hooks: HooksSource, registers: PromClient.Registry[]): void {
+    let snapshot: HooksStatus | null = null;
+    const status = (): HooksStatus => {
+      snapshot ??= hooks.status();
+      queueMicrotask(() => {
+        snapshot = null;
+      });
+      return snapshot;
+    };
+    const perTracker = (
+      name: string,
+      help: string,
+      value: (t: HooksStatus["instances"][string]["trackers"][number]) => number | null,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["instance", "tracker"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [instance, h] of Object.entries(status().instances)) {
+            for (const t of h.trackers) {
+              const v = value(t);
+              if (v !== null) this.set({ instance, tracker: t.id }, v);
+            }
+          }
+        },
+      });
+    };
+    perTracker("vipd_tracker_up", "1 while a tracker is up (track_files: always 1), 0 while down", (t) =>
+      t.status === "down" ? 0 : 1,
+    );
+    perTracker("vipd_tracker_value", "The integer a track_files tracker reads", (t) => t.value);
+    perTracker(
+      "vipd_tracker_priority_delta",
+      "What the tracker adds to the instance's priority now (0 when it forces Fault)",
+      (t) => (t.effect.type === "weight" ? t.effect.weight : 0),
+    );
+    perTracker("vipd_tracker_fault", "1 while the tracker forces the instance into Fault", (t) =>
+      t.effect.type === "fault" ? 1 : 0,
+    );
+    perTracker(
+      "vipd_tracker_successes_in_row",
+      "Periodic checks: successes in a row (rise counts against it)",
+      (t) => t.successesInRow,
+    );
+    perTracker(
+      "vipd_tracker_failures_in_row",
+      "Periodic checks: failures in a row (fall counts against it)",
+      (t) => t.failuresInRow,
+    );
+    perTracker(
+      "vipd_tracker_last_check_timestamp_seconds",
+      "When the last check finished (Unix time)",
+      (t) => (t.lastCheck === null ? null : Date.parse(t.lastCheck.at) / 1000),
+    );
+    new Counter({
+      name: "vipd_tracker_checks_total",
+      help: "Checks run by polled trackers (scripts, HTTP, TCP, files, the witness)",
+      labelNames: ["instance", "tracker"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [instance, h] of Object.entries(status().instances))
+          for (const t of h.trackers)
+            if (t.lastCheck !== null) this.inc({ instance, tracker: t.id }, t.checks);
+      },
+    });
+    const notifyCounter = (name: string, help: string, label: "instance" | "group"): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: [label, "outcome"],
+        registers,
+        collect() {
+          this.reset();
+          const s = status();
+          const queues =
+            label === "instance"
+              ? Object.entries(s.instances).map(([n, h]) => [n, h.notify] as const)
+              : Object.entries(s.syncGroups).map(([n, g]) => [n, g.notify] as const);
+          for (const [n, stats] of queues)
+            for (const [outcome, get] of NOTIFY_OUTCOMES) this.inc({ [label]: n, outcome }, get(stats));
+        },
+      });
+    };
+    notifyCounter(
+      "vipd_notify_total",
+      "Notify script runs by outcome (delivered, failed after retries, timeout and retried per attempt; dropped counts events)",
+      "instance",
+    );
+    notifyCounter("vipd_sync_group_notify_total", "The same for sync groups' notify scripts", "group");
+    const notifyGauge = (name: string, help: string, value: (n: NotifyStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["instance"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [instance, h] of Object.entries(status().instances))
+            this.set({ instance }, value(h.notify));
+        },
+      });
+    };
+    notifyGauge("vipd_notify_pending", "Notify events queued or running", (n) => n.pending);
+    notifyGauge(
+      "vipd_notify_last_event_seq",
+      "Number of the last notify event (VIPD_EVENT_SEQ)",
+      (n) => n.lastEventSeq,
+    );
+  }
+
+  /** A fence attempt ended (from the hooks): outcome, duration and each agent run. */
+  fenceAttempt(instance: string, a: FenceAttempt): void {
+    this.#fenceAttempts.inc({ instance, outcome: a.outcome });
+    this.#fenceSeconds.observe({ instance, outcome: a.outcome }, a.durationMs / 1000);
+    for (const r of a.agents) this.#fenceAgents.inc({ instance, level: String(r.level), outcome: r.outcome });
   }
 
   #onTimeline(t: FailoverTimeline): void {

@@ -7,7 +7,20 @@ import type { Logger } from "pino";
 import type { VipdConfig } from "../config/types.js";
 import type { Input } from "../core/types.js";
 import { configToSpecs } from "./config-view.js";
-import type { DaemonStatus, InstanceStatus, PeerEntry } from "./status.js";
+import {
+  type DaemonStatus,
+  emptyNotifyStats,
+  type HooksInstanceStatus,
+  type HooksStatus,
+  type InstanceStatus,
+  type PeerEntry,
+} from "./status.js";
+
+/** What `vipd status` answers: the engine's status with maintenance and the hooks' view merged in. */
+export type DecoratedStatus = DaemonStatus & {
+  instances: (InstanceStatus & { maintenance: boolean } & HooksInstanceStatus)[];
+  syncGroups: HooksStatus["syncGroups"];
+};
 
 /** The engine as operations see it. */
 export interface OperationsEngine {
@@ -117,11 +130,24 @@ export class Operations {
     return this.#maintenance.has(instance) || this.#resigned.has(instance);
   }
 
-  /** The status with the operator's view added (maintenance per instance). */
-  decorate(s: DaemonStatus): DaemonStatus & { instances: (InstanceStatus & { maintenance: boolean })[] } {
+  /**
+   * The status with the operator's view added: maintenance per instance, and from the hooks each
+   * instance's trackers, fence history and notify delivery, plus the sync groups (empty without hooks).
+   */
+  decorate(s: DaemonStatus, hooks?: HooksStatus): DecoratedStatus {
     return {
       ...s,
-      instances: s.instances.map((i) => ({ ...i, maintenance: this.inMaintenance(i.name) })),
+      instances: s.instances.map((i) => {
+        const h = hooks?.instances[i.name];
+        return {
+          ...i,
+          maintenance: this.inMaintenance(i.name),
+          trackers: h?.trackers ?? [],
+          fenceHistory: h?.fenceHistory ?? [],
+          notify: h?.notify ?? emptyNotifyStats(),
+        };
+      }),
+      syncGroups: hooks?.syncGroups ?? {},
     };
   }
 

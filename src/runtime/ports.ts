@@ -60,6 +60,8 @@ export interface AddressManagerPort {
   removeAddress(ifname: string, cidr: string): Promise<void>;
   /** Removes only the addresses vipd marked; returns what it removed. */
   removeOrphans(): Promise<string[]>;
+  /** The kernel's neighbour entry for address on ifname, null when none (the fence agents' peer MAC). */
+  lookupNeighbour?(ifname: string, address: string): Promise<{ mac: string; state: string } | null>;
   close(): void;
 }
 

@@ -113,3 +113,118 @@ export function statusLine(instances: { name: string; state: RouterState }[]): s
   if (instances.length === 0) return "no instances";
   return instances.map((i) => `${i.name}: ${i.state.toUpperCase()}`).join(", ");
 }
+
+// ------------------------------------------------------------------ hooks (trackers, fencing, notify)
+// Filled by src/hooks (Hooks.status()) and merged into each instance by Operations.decorate.
+
+export type TrackerKind = "script" | "file" | "http" | "tcp" | "interface" | "witness" | "sync_group";
+
+/** One tracker as one instance sees it (a shared tracker appears under each instance with its weight). */
+export interface TrackerState {
+  /** The core's name for it in this instance ("script:chk_web", "sync_group:front", "witness"). */
+  id: string;
+  kind: TrackerKind;
+  /** The configured name ("chk_web"); the group's name for sync_group, "witness" for the witness. */
+  name: string;
+  /** up / down for checks and interfaces; value for track_files. */
+  status: "up" | "down" | "value";
+  /** track_files: the integer read; null for the others. */
+  value: number | null;
+  /** Why it is down (or where a file value came from); null when up. */
+  reason: string | null;
+  /** The weight for this instance; null = down means Fault (interfaces without a weight). */
+  weight: number | null;
+  /** What it does to the instance now: a priority change, or Fault. */
+  effect: { type: "weight"; weight: number } | { type: "fault"; reason: string };
+  /** Wall-clock time of the last status change (ISO 8601), null before the first. */
+  lastChangeAt: string | null;
+  /** The last check that finished (periodic checks and files), null for event-driven trackers. */
+  lastCheck: { ok: boolean; detail: string; at: string } | null;
+  /** Checks finished since the tracker started (periodic checks and files; 0 for the others). */
+  checks: number;
+  /** Rise/fall hysteresis of periodic checks: results in a row and the thresholds; null otherwise. */
+  successesInRow: number | null;
+  failuresInRow: number | null;
+  rise: number | null;
+  fall: number | null;
+}
+
+/** How one fence agent run ended. */
+export type FenceAgentOutcome = "ok" | "failed" | "timeout" | "spawn-error";
+
+export interface FenceAgentRun {
+  level: number;
+  agent: string;
+  outcome: FenceAgentOutcome;
+  /** "exit 1 after 12 ms" and the like. */
+  detail: string;
+  durationMs: number;
+}
+
+/**
+ * How a fence attempt ended: ok; failed (every level failed, at least one agent not by timeout);
+ * timeout (every failing agent timed out); witness-down (the witness did not answer, no agent ran);
+ * cancelled (the takeover was called off: the old master came back or the instance stopped).
+ */
+export type FenceOutcome = "ok" | "failed" | "timeout" | "witness-down" | "cancelled";
+
+export interface FenceAttempt {
+  /** Wall-clock start (ISO 8601). */
+  startedAt: string;
+  /** The peer fenced (its VRRP source address), its MAC when the neighbour table had one. */
+  peer: string;
+  peerMac: string | null;
+  /** The node name agents got (fence.nodes, else the address); null when no agent was configured. */
+  node: string | null;
+  outcome: FenceOutcome;
+  /** The level that succeeded, else the last level tried; null when no agent ran. */
+  level: number | null;
+  agents: FenceAgentRun[];
+  durationMs: number;
+  detail: string;
+}
+
+/** Notify delivery for one queue (an instance's or a sync group's). Counts are of script runs. */
+export interface NotifyStats {
+  /** Runs that exited 0 (after retries, if any). */
+  delivered: number;
+  /** Runs that still failed after the last retry. */
+  failed: number;
+  /** Attempts killed at notify_timeout (each attempt counts). */
+  timedOut: number;
+  /** Extra attempts made after a failure. */
+  retried: number;
+  /** Events dropped because the queue was full. */
+  dropped: number;
+  /** Events queued or running now. */
+  pending: number;
+  /** The number of the last event (VIPD_EVENT_SEQ), 0 before the first. */
+  lastEventSeq: number;
+  /** The number of the last event whose scripts all finished, null before the first. */
+  lastDoneSeq: number | null;
+}
+
+export interface HooksInstanceStatus {
+  trackers: TrackerState[];
+  /** The last fence attempts, oldest first (at most FENCE_HISTORY_LIMIT in src/hooks). */
+  fenceHistory: FenceAttempt[];
+  notify: NotifyStats;
+}
+
+export interface HooksStatus {
+  instances: Record<string, HooksInstanceStatus>;
+  syncGroups: Record<string, { state: string; notify: NotifyStats }>;
+}
+
+export function emptyNotifyStats(): NotifyStats {
+  return {
+    delivered: 0,
+    failed: 0,
+    timedOut: 0,
+    retried: 0,
+    dropped: 0,
+    pending: 0,
+    lastEventSeq: 0,
+    lastDoneSeq: null,
+  };
+}

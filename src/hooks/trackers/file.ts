@@ -3,7 +3,7 @@
 
 import { readFile } from "node:fs/promises";
 
-import { BaseTracker } from "./status.js";
+import { BaseTracker, type LastCheck } from "./status.js";
 
 export const FILE_POLL_MS = 1000;
 
@@ -29,6 +29,9 @@ export class FileTracker extends BaseTracker {
   readonly #pollMs: number;
   #timer: NodeJS.Timeout | null = null;
   #stopped = true;
+  /** Reads finished since construction. */
+  checks = 0;
+  lastCheck: LastCheck | null = null;
 
   constructor(name: string, path: string, pollMs = FILE_POLL_MS) {
     super(name, { type: "value", value: 0, reason: path });
@@ -53,6 +56,10 @@ export class FileTracker extends BaseTracker {
     readTrackFile(this.#path)
       .then((r) => {
         if (this.#stopped) return;
+        this.checks++;
+        // A file that is there and holds an integer is a good read; missing/empty/garbage is not.
+        const ok = r.reason === this.#path;
+        this.lastCheck = { ok, detail: ok ? `read ${r.value}` : r.reason, atMs: Date.now() };
         this.set({ type: "value", value: r.value, reason: r.reason });
         this.#timer = setTimeout(() => this.#poll(), this.#pollMs);
       })

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 
 import type { VipdConfig } from "../../config/types.js";
 import type { Input, TrackerResult } from "../../core/types.js";
+import type { TrackerKind, TrackerState } from "../../runtime/status.js";
 import { HOOK_PATH } from "../process.js";
 import { resolveProgram, type ScriptUser } from "../script-security.js";
 import { httpCheck, programCheck, tcpCheck } from "./checks.js";
@@ -185,6 +186,42 @@ export class TrackerHub {
     this.#resendAll(new Set(Object.keys(config.instances)));
   }
 
+  /**
+   * Every tracker of every instance as status shows it: the hub's own trackers with each instance's
+   * weight, then the results set from outside (sync groups, the witness); `external` gives the
+   * tracker behind such a result when there is one (the witness), for its check details.
+   */
+  snapshot(external?: (instance: string, id: string) => Tracker | undefined): Map<string, TrackerState[]> {
+    const out = new Map<string, TrackerState[]>();
+    const add = (instance: string, t: TrackerState): void => {
+      const list = out.get(instance);
+      if (list) list.push(t);
+      else out.set(instance, [t]);
+    };
+    for (const e of this.#entries.values()) {
+      for (const ref of e.refs) {
+        const effect = toTrackerResult(e.tracker.status, ref.weight);
+        add(ref.instance, describeTracker(ref.coreName, e.tracker.status, ref.weight, effect, e.tracker));
+      }
+    }
+    for (const [instance, m] of this.#external) {
+      for (const [id, r] of m) {
+        // Sync groups and the witness have no weight: they put the instance in Fault or leave it be.
+        const tracker = external?.(instance, id) ?? null;
+        const status: CheckStatus =
+          tracker?.status ??
+          (r.type === "fault"
+            ? { type: "down", reason: r.reason }
+            : r.weight < 0
+              ? { type: "down", reason: `priority lowered by ${-r.weight}` }
+              : { type: "up" });
+        add(instance, describeTracker(id, status, null, r, tracker));
+      }
+    }
+    for (const list of out.values()) list.sort((a, b) => a.id.localeCompare(b.id));
+    return out;
+  }
+
   /** A result from outside the trackers (sync group, witness); null clears it (weight 0). */
   setExternal(instance: string, coreName: string, result: TrackerResult | null): void {
     let m = this.#external.get(instance);
@@ -300,4 +337,48 @@ export class TrackerHub {
       for (const [name, r] of now) this.#send(instance, name, r, true);
     }
   }
+}
+
+const KINDS: readonly TrackerKind[] = ["script", "file", "http", "tcp", "interface", "witness", "sync_group"];
+
+/** The status view of one tracker in one instance; `tracker` adds its check counters when it has them. */
+export function describeTracker(
+  id: string,
+  status: CheckStatus,
+  weight: number | null,
+  effect: TrackerResult,
+  tracker: Tracker | null,
+): TrackerState {
+  const colon = id.indexOf(":");
+  const head = colon < 0 ? id : id.slice(0, colon);
+  const kind = KINDS.find((k) => k === head);
+  if (kind === undefined) throw new Error(`assertion: unknown tracker kind in ${JSON.stringify(id)}`);
+  // "script:chk#2" (the same tracker listed twice) is still named "chk".
+  const name = colon < 0 ? id : id.slice(colon + 1).replace(/#\d+$/, "");
+  const periodic = tracker instanceof PeriodicTracker ? tracker : null;
+  const polled = periodic ?? (tracker instanceof FileTracker ? tracker : null);
+  const lastCheck = polled?.lastCheck ?? null;
+  return {
+    id,
+    kind,
+    name,
+    status: status.type,
+    value: status.type === "value" ? status.value : null,
+    reason: status.type === "up" ? null : status.reason,
+    weight,
+    effect:
+      effect.type === "fault"
+        ? { type: "fault", reason: effect.reason }
+        : { type: "weight", weight: effect.weight },
+    lastChangeAt: tracker?.lastChangeMs == null ? null : new Date(tracker.lastChangeMs).toISOString(),
+    lastCheck:
+      lastCheck === null
+        ? null
+        : { ok: lastCheck.ok, detail: lastCheck.detail, at: new Date(lastCheck.atMs).toISOString() },
+    checks: polled?.checks ?? 0,
+    successesInRow: periodic?.successesInRow ?? null,
+    failuresInRow: periodic?.failuresInRow ?? null,
+    rise: periodic?.rise ?? null,
+    fall: periodic?.fall ?? null,
+  };
 }

@@ -2,7 +2,7 @@
 // a row take an up tracker down, `rise` successes in a row bring a down one up. Starts up, like
 // keepalived's scripts without init_fail.
 
-import { BaseTracker } from "./status.js";
+import { BaseTracker, type LastCheck } from "./status.js";
 
 export interface CheckOutcome {
   ok: boolean;
@@ -28,10 +28,39 @@ export class PeriodicTracker extends BaseTracker {
   #stopped = true;
   #successes = 0;
   #failures = 0;
+  #checks = 0;
+  #last: LastCheck | null = null;
 
   constructor(o: PeriodicOptions) {
     super(o.name, { type: "up" });
     this.#o = o;
+  }
+
+  get rise(): number {
+    return this.#o.rise;
+  }
+
+  get fall(): number {
+    return this.#o.fall;
+  }
+
+  /** Successes in a row (0 after a failure). */
+  get successesInRow(): number {
+    return this.#successes;
+  }
+
+  /** Failures in a row (0 after a success). */
+  get failuresInRow(): number {
+    return this.#failures;
+  }
+
+  /** Checks finished since construction. */
+  get checks(): number {
+    return this.#checks;
+  }
+
+  get lastCheck(): LastCheck | null {
+    return this.#last;
   }
 
   start(): void {
@@ -75,6 +104,8 @@ export class PeriodicTracker extends BaseTracker {
   }
 
   #record(outcome: CheckOutcome): void {
+    this.#checks++;
+    this.#last = { ok: outcome.ok, detail: outcome.detail, atMs: Date.now() };
     this.#o.onRun?.(outcome);
     if (outcome.ok) {
       this.#failures = 0;

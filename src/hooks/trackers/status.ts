@@ -8,10 +8,19 @@ export type CheckStatus =
   /** track_files: the integer in the file. */
   | { type: "value"; value: number; reason: string };
 
+/** The last finished check of a polled tracker (wall-clock ms). */
+export interface LastCheck {
+  ok: boolean;
+  detail: string;
+  atMs: number;
+}
+
 export interface Tracker {
   /** The core's tracker name, e.g. "script:chk_haproxy". */
   readonly name: string;
   readonly status: CheckStatus;
+  /** Wall-clock ms of the last status change, null before the first. */
+  readonly lastChangeMs: number | null;
   /** Called on every status change (not on repeats). */
   onChange(cb: (status: CheckStatus) => void): void;
   start(): void;
@@ -65,6 +74,8 @@ export abstract class BaseTracker implements Tracker {
   readonly name: string;
   #status: CheckStatus;
   readonly #listeners: ((s: CheckStatus) => void)[] = [];
+  /** Wall-clock ms of the last status change (null before the first). */
+  lastChangeMs: number | null = null;
 
   constructor(name: string, initial: CheckStatus) {
     this.name = name;
@@ -85,6 +96,7 @@ export abstract class BaseTracker implements Tracker {
       return;
     }
     this.#status = status;
+    this.lastChangeMs = Date.now();
     for (const l of this.#listeners) l(status);
   }
 

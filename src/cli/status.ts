@@ -1,6 +1,13 @@
 import { ConfigError, loadConfigFile } from "../config/index.js";
 import { ControlClientError, controlRequest } from "../runtime/control-client.js";
-import type { DaemonStatus, InstanceStatus } from "../runtime/status.js";
+import type {
+  DaemonStatus,
+  FenceAttempt,
+  HooksInstanceStatus,
+  InstanceStatus,
+  NotifyStats,
+  TrackerState,
+} from "../runtime/status.js";
 import { EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, EXIT_OK } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
 
@@ -57,8 +64,12 @@ export function formatStatus(s: DaemonStatus): string {
   out.push(table(rows));
   // Per instance: maintenance, the peers heard, and the last takeover's timeline.
   const nowWall = Date.now();
-  for (const i of (s.instances ?? []) as (Partial<InstanceStatus> & { maintenance?: boolean })[]) {
+  for (const i of (s.instances ?? []) as (Partial<InstanceStatus & HooksInstanceStatus> & {
+    maintenance?: boolean;
+  })[]) {
     const peers = i.peers ?? [];
+    const trackers = i.trackers ?? [];
+    const fences = i.fenceHistory ?? [];
     const notes: string[] = [];
     if (i.maintenance) notes.push("maintenance on (priority 0)");
     const t = i.lastTimeline;
@@ -69,8 +80,10 @@ export function formatStatus(s: DaemonStatus): string {
         `last takeover ${t.startedAt} (${t.reason}): detect ${ms(d.lastAdvertToTransition)}, VIP ${ms(d.transitionToVipAdded)}, announce ${ms(d.vipAddedToFirstAnnounce)}, total ${ms(d.lastAdvertToFirstAnnounce)}`,
       );
     }
-    if (peers.length === 0 && notes.length === 0) continue;
+    const hooks = [...trackerLines(trackers, nowWall), ...fenceLines(fences), ...notifyLines(i.notify)];
+    if (peers.length === 0 && notes.length === 0 && hooks.length === 0) continue;
     out.push("", `${i.name ?? "?"}:${notes.length > 0 ? ` ${notes.join("; ")}` : ""}`);
+    out.push(...hooks);
     if (peers.length === 0) continue;
     const prow = [["  PEER", "PRIO", "INTERVAL", "VERSION", "CHECKSUM", "LAST SEEN", "ADVERTS"]];
     for (const p of peers) {
@@ -88,6 +101,54 @@ export function formatStatus(s: DaemonStatus): string {
     out.push(table(prow));
   }
   return `${out.join("\n")}\n`;
+}
+
+function agoText(iso: string, nowWall: number): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? "?" : `${(Math.max(0, nowWall - t) / 1000).toFixed(1)} s ago`;
+}
+
+/** One table of the instance's trackers (nothing when it has none). */
+function trackerLines(trackers: TrackerState[], nowWall: number): string[] {
+  if (trackers.length === 0) return [];
+  const rows = [["  TRACKER", "STATUS", "WEIGHT", "EFFECT", "LAST CHECK", "IN A ROW"]];
+  for (const t of trackers) {
+    const status = t.status === "value" ? `value ${t.value}` : t.status;
+    const effect =
+      t.effect.type === "fault" ? "FAULT" : `${t.effect.weight >= 0 ? "+" : ""}${t.effect.weight}`;
+    const last = t.lastCheck
+      ? `${t.lastCheck.ok ? "ok" : "failed"} ${agoText(t.lastCheck.at, nowWall)}`
+      : t.lastChangeAt
+        ? `changed ${agoText(t.lastChangeAt, nowWall)}`
+        : "-";
+    const row =
+      t.successesInRow !== null && t.failuresInRow !== null
+        ? t.failuresInRow > 0
+          ? `${t.failuresInRow} failed (fall ${t.fall})`
+          : `${t.successesInRow} ok (rise ${t.rise})`
+        : "-";
+    rows.push([`  ${t.id}`, status, t.weight === null ? "-" : String(t.weight), effect, last, row]);
+  }
+  return [table(rows)];
+}
+
+/** The last fence attempts, newest first, at most three. */
+function fenceLines(fences: FenceAttempt[]): string[] {
+  return fences
+    .slice(-3)
+    .reverse()
+    .map((f) => {
+      const who = `${f.peer}${f.peerMac ? ` (${f.peerMac})` : ""}${f.node && f.node !== f.peer ? ` node ${f.node}` : ""}`;
+      const level = f.level === null ? "" : ` level ${f.level}`;
+      return `  fence ${f.startedAt} ${who}: ${f.outcome}${level} in ${f.durationMs} ms${f.outcome === "ok" || f.outcome === "cancelled" ? "" : ` (${f.detail})`}`;
+    });
+}
+
+function notifyLines(n: NotifyStats | undefined): string[] {
+  if (!n || n.lastEventSeq === 0) return [];
+  return [
+    `  notify: event #${n.lastEventSeq}, ${n.delivered} delivered, ${n.failed} failed, ${n.timedOut} timed out, ${n.retried} retried, ${n.dropped} dropped, ${n.pending} pending`,
+  ];
 }
 
 export async function statusCommand(

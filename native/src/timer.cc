@@ -68,6 +68,9 @@ class HighResTimer : public Napi::ObjectWrap<HighResTimer> {
 
   int fd_ = -1;
   bool polling_ = false;
+  // Set by armAt, cleared by a fire or disarm: after a fire's callback, polling stops only when
+  // the callback did not arm again (a re-arm from the callback keeps the poll: no epoll_ctl pair).
+  bool armed_ = false;
   Poller* poller_ = nullptr;
   Napi::FunctionReference on_fire_;
   Napi::AsyncContext* async_context_ = nullptr;
@@ -121,6 +124,7 @@ Napi::Value HighResTimer::ArmAt(const Napi::CallbackInfo& info) {
     MakeOsError(env, errno, "timerfd_settime", "", ErrnoKind::kPlain).ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  armed_ = true;
   if (!polling_) {
     int rc = poller_->Resume(UV_READABLE);
     if (rc != 0) {
@@ -145,6 +149,7 @@ Napi::Value HighResTimer::Disarm(const Napi::CallbackInfo& info) {
     timespec zero{};
     SetTime(zero);  // it_value 0 disarms; cannot fail on a valid timerfd
   }
+  armed_ = false;
   StopPolling();
   return info.Env().Undefined();
 }
@@ -164,9 +169,10 @@ void HighResTimer::OnReadable(void* owner, int status, int /*events*/) {
   uint64_t expirations = 0;
   ssize_t n = read(self->fd_, &expirations, sizeof(expirations));
   if (n != static_cast<ssize_t>(sizeof(expirations))) return;  // EAGAIN: re-armed or disarmed meanwhile
-  self->StopPolling();
+  self->armed_ = false;
   self->on_fire_.MakeCallback(keep_alive, {}, *self->async_context_);
   ReportPendingException(env);
+  if (!self->armed_) self->StopPolling();
 }
 
 void HighResTimer::CloseInternal() {

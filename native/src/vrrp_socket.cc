@@ -1,8 +1,15 @@
 // Raw IP protocol 112 (VRRP) sockets, IPv4 and IPv6, bound to one interface.
 //
-// new VrrpSocket(family: 4 | 6, ifname, multicast, onDatagram, onError)
-//   onDatagram(payload: Buffer, src: string, dst: string, ttl: number, ifindex: number)
+// new VrrpSocket(family: 4 | 6, ifname, multicast, onDatagrams, onError)
+//   onDatagrams(payloads: Buffer, meta: Int32Array, addresses: string[])
+//                                      every datagram read in one readiness event, in one call:
+//                                      datagram i is payloads[meta[4i] .. meta[4i] + meta[4i+1]),
+//                                      TTL / hop limit meta[4i+2] (-1 unknown), arrival ifindex
+//                                      meta[4i+3], source addresses[2i], destination addresses[2i+1].
+//                                      `payloads` is a fresh buffer per call (never reused).
 //   onError(error: Error)              a receive error other than EAGAIN / EINTR
+// VrrpSocket.batchVersion              1: the onDatagrams form above (older builds: one call per
+//                                      datagram, onDatagram(payload, src, dst, ttl, ifindex))
 // socket.send(payload: Uint8Array, dst: string, src?: string)
 // socket.close()                       idempotent; safe from inside onDatagram
 #include "vrrp_socket.h"
@@ -15,8 +22,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common.h"
@@ -33,13 +42,22 @@ constexpr int kTosNetworkControl = 0xc0;
 constexpr int kMaxDatagramsPerWakeup = 64;
 // Largest IP datagram; VRRP messages are far smaller, so nothing is ever truncated.
 constexpr size_t kReceiveBufferBytes = 65536;
+// Address texts kept as JavaScript strings: a host hears the same few sources, so a datagram's
+// source and destination are found here instead of formatted (inet_ntop) and allocated each time.
+constexpr size_t kAddressCacheSize = 16;
+
+struct CachedAddress {
+  unsigned char bytes[16];
+  unsigned char length = 0;  // 0: empty slot
+};
 
 class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "VrrpSocket",
                        {InstanceMethod<&VrrpSocket::Send>("send"), InstanceMethod<&VrrpSocket::Close>("close"),
-                        InstanceAccessor<&VrrpSocket::Ifindex>("ifindex")});
+                        InstanceAccessor<&VrrpSocket::Ifindex>("ifindex"),
+                        StaticValue("batchVersion", Napi::Number::New(env, 1))});
   }
 
   explicit VrrpSocket(const Napi::CallbackInfo& info);
@@ -57,8 +75,11 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   bool Setup(Napi::Env env, bool multicast);
   static void OnReadable(void* owner, int status, int events);
   void ReadAll();
-  // Returns false when the receive loop must stop (EAGAIN, error, or closed).
-  bool ReceiveOne(Napi::Env env);
+  // Reads one datagram into the batch; false when the loop must stop (EAGAIN or error). A receive
+  // error is stored in *err (an errno) for the caller to report after the batch.
+  bool ReceiveOne(int* err);
+  // The address as a JavaScript string, from the cache or formatted (and cached).
+  Napi::String AddressText(Napi::Env env, const unsigned char* bytes, size_t length);
   void CloseInternal();
 
   int family_ = AF_INET;
@@ -67,6 +88,16 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   std::string ifname_;
   Poller* poller_ = nullptr;
   std::vector<unsigned char> buffer_;
+  // The batch being read: payload bytes back to back, and per datagram its offset, length, TTL,
+  // ifindex, and the source and destination addresses as raw bytes (16 each, with their length).
+  std::vector<unsigned char> batch_bytes_;
+  std::vector<int32_t> batch_meta_;
+  std::vector<unsigned char> batch_addresses_;
+  // The cached texts live in a JavaScript array (slot i at index i): Node-API of this version
+  // cannot hold a reference to a string by itself.
+  CachedAddress address_cache_[kAddressCacheSize];
+  Napi::ObjectReference address_texts_;
+  size_t address_cache_next_ = 0;
   Napi::FunctionReference on_datagram_;
   Napi::FunctionReference on_error_;
   Napi::AsyncContext* async_context_ = nullptr;
@@ -99,6 +130,7 @@ VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSo
     return;
   }
   buffer_.resize(kReceiveBufferBytes);
+  address_texts_ = Napi::Persistent(Napi::Array::New(env, kAddressCacheSize).As<Napi::Object>());
   on_datagram_ = Napi::Persistent(info[3].As<Napi::Function>());
   on_error_ = Napi::Persistent(info[4].As<Napi::Function>());
   async_context_ = new Napi::AsyncContext(env, "vipd:VrrpSocket", info.This().As<Napi::Object>());
@@ -189,13 +221,56 @@ void VrrpSocket::OnReadable(void* owner, int status, int /*events*/) {
 
 void VrrpSocket::ReadAll() {
   Napi::Env env = Env();
+  batch_bytes_.clear();
+  batch_meta_.clear();
+  batch_addresses_.clear();
+  int err = 0;
   for (int i = 0; i < kMaxDatagramsPerWakeup && fd_ >= 0; i++) {
+    if (!ReceiveOne(&err)) break;
+  }
+  size_t count = batch_meta_.size() / 4;
+  if (count > 0) {
     Napi::HandleScope scope(env);
-    if (!ReceiveOne(env)) break;
+    Napi::Buffer<unsigned char> payloads =
+        Napi::Buffer<unsigned char>::Copy(env, batch_bytes_.data(), batch_bytes_.size());
+    Napi::Int32Array meta = Napi::Int32Array::New(env, batch_meta_.size());
+    std::memcpy(meta.Data(), batch_meta_.data(), batch_meta_.size() * sizeof(int32_t));
+    Napi::Array addresses = Napi::Array::New(env, 2 * count);
+    for (size_t i = 0; i < 2 * count; i++) {
+      const unsigned char* entry = &batch_addresses_[i * 17];
+      addresses.Set(static_cast<uint32_t>(i), AddressText(env, entry + 1, entry[0]));
+    }
+    on_datagram_.MakeCallback(Value(), {payloads, meta, addresses}, *async_context_);
+    ReportPendingException(env);
+  }
+  if (err != 0 && fd_ >= 0) {
+    Napi::HandleScope scope(env);
+    Napi::Error error = MakeOsError(env, err, "recvmsg", ifname_, ErrnoKind::kPlain);
+    on_error_.MakeCallback(Value(), {error.Value()}, *async_context_);
+    ReportPendingException(env);
   }
 }
 
-bool VrrpSocket::ReceiveOne(Napi::Env env) {
+Napi::String VrrpSocket::AddressText(Napi::Env env, const unsigned char* bytes, size_t length) {
+  if (length == 0) return Napi::String::New(env, "");
+  Napi::Object texts = address_texts_.Value();
+  for (size_t i = 0; i < kAddressCacheSize; i++) {
+    const CachedAddress& c = address_cache_[i];
+    if (c.length == length && std::memcmp(c.bytes, bytes, length) == 0)
+      return texts.Get(static_cast<uint32_t>(i)).As<Napi::String>();
+  }
+  char text[INET6_ADDRSTRLEN] = "";
+  inet_ntop(length == 4 ? AF_INET : AF_INET6, bytes, text, sizeof(text));
+  Napi::String value = Napi::String::New(env, text);
+  size_t i = address_cache_next_;
+  address_cache_next_ = (address_cache_next_ + 1) % kAddressCacheSize;
+  std::memcpy(address_cache_[i].bytes, bytes, length);
+  address_cache_[i].length = static_cast<unsigned char>(length);
+  texts.Set(static_cast<uint32_t>(i), value);
+  return value;
+}
+
+bool VrrpSocket::ReceiveOne(int* err) {
   sockaddr_storage from{};
   iovec iov{buffer_.data(), buffer_.size()};
   alignas(cmsghdr) unsigned char control[256];
@@ -212,15 +287,15 @@ bool VrrpSocket::ReceiveOne(Napi::Env env) {
     n = recvmsg(fd_, &msg, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-    Napi::Error error = MakeOsError(env, errno, "recvmsg", ifname_, ErrnoKind::kPlain);
-    on_error_.MakeCallback(Value(), {error.Value()}, *async_context_);
-    ReportPendingException(env);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
     return false;
   }
 
-  char src[INET6_ADDRSTRLEN] = "";
-  char dst[INET6_ADDRSTRLEN] = "";
+  // Raw bytes of source and destination (4 or 16; 0 when unknown), formatted later from the cache.
+  unsigned char src[16] = {};
+  unsigned char dst[16] = {};
+  size_t src_len = 0;
+  size_t dst_len = 0;
   int ttl = -1;
   unsigned arrival = 0;
   const unsigned char* payload = buffer_.data();
@@ -232,8 +307,9 @@ bool VrrpSocket::ReceiveOne(Napi::Env env) {
     size_t header = static_cast<size_t>(buffer_[0] & 0x0f) * 4;
     if (header < 20 || header > length) return true;
     ttl = buffer_[8];
-    inet_ntop(AF_INET, &buffer_[12], src, sizeof(src));
-    inet_ntop(AF_INET, &buffer_[16], dst, sizeof(dst));
+    std::memcpy(src, &buffer_[12], 4);
+    std::memcpy(dst, &buffer_[16], 4);
+    src_len = dst_len = 4;
     payload += header;
     length -= header;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -245,14 +321,16 @@ bool VrrpSocket::ReceiveOne(Napi::Env env) {
     }
   } else {
     const sockaddr_in6* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
-    inet_ntop(AF_INET6, &sin6->sin6_addr, src, sizeof(src));
+    std::memcpy(src, &sin6->sin6_addr, 16);
+    src_len = 16;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != IPPROTO_IPV6) continue;
       if (c->cmsg_type == IPV6_PKTINFO) {
         in6_pktinfo pi;
         std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
         arrival = pi.ipi6_ifindex;
-        inet_ntop(AF_INET6, &pi.ipi6_addr, dst, sizeof(dst));
+        std::memcpy(dst, &pi.ipi6_addr, 16);
+        dst_len = 16;
       } else if (c->cmsg_type == IPV6_HOPLIMIT) {
         int hops;
         std::memcpy(&hops, CMSG_DATA(c), sizeof(hops));
@@ -261,14 +339,17 @@ bool VrrpSocket::ReceiveOne(Napi::Env env) {
     }
   }
 
-  // Each datagram gets its own buffer: the caller may keep it.
-  Napi::Buffer<unsigned char> copy = Napi::Buffer<unsigned char>::Copy(env, payload, length);
-  on_datagram_.MakeCallback(Value(),
-                            {copy, Napi::String::New(env, src), Napi::String::New(env, dst),
-                             Napi::Number::New(env, ttl), Napi::Number::New(env, arrival)},
-                            *async_context_);
-  ReportPendingException(env);
-  return fd_ >= 0;
+  // Copied out of the receive buffer: the batch's payload buffer is the caller's to keep.
+  batch_meta_.push_back(static_cast<int32_t>(batch_bytes_.size()));
+  batch_meta_.push_back(static_cast<int32_t>(length));
+  batch_meta_.push_back(ttl);
+  batch_meta_.push_back(static_cast<int32_t>(arrival));
+  batch_bytes_.insert(batch_bytes_.end(), payload, payload + length);
+  for (auto [bytes, len] : {std::pair<const unsigned char*, size_t>{src, src_len}, {dst, dst_len}}) {
+    batch_addresses_.push_back(static_cast<unsigned char>(len));
+    batch_addresses_.insert(batch_addresses_.end(), bytes, bytes + 16);
+  }
+  return true;
 }
 
 Napi::Value VrrpSocket::Send(const Napi::CallbackInfo& info) {

@@ -12,7 +12,10 @@ import { VipdOsError, type VipdOsErrorCode } from "./errors.js";
 export { VipdOsError, type VipdOsErrorCode } from "./errors.js";
 
 export interface VrrpDatagram {
-  /** The VRRP message (for IPv4 the IP header is already stripped); a buffer of its own. */
+  /**
+   * The VRRP message (for IPv4 the IP header is already stripped). The caller may keep it: it is a
+   * view of a buffer made for the datagrams of one receive, never reused or written again.
+   */
   payload: Buffer;
   src: string;
   dst: string;
@@ -77,14 +80,21 @@ interface AddonTimer {
   disarm(): void;
   close(): void;
 }
+/** One call per readiness event (addon batchVersion 1; see native/src/vrrp_socket.cc). */
+type AddonOnDatagrams = (payloads: Buffer, meta: Int32Array, addresses: string[]) => void;
+/** One call per datagram (addons built before batchVersion). */
+type AddonOnDatagram = (payload: Buffer, src: string, dst: string, ttl: number, ifindex: number) => void;
 interface Addon {
-  VrrpSocket: new (
-    family: 4 | 6,
-    ifname: string,
-    multicast: boolean,
-    onDatagram: (payload: Buffer, src: string, dst: string, ttl: number, ifindex: number) => void,
-    onError: (e: Error) => void,
-  ) => AddonVrrpSocket;
+  VrrpSocket: {
+    new (
+      family: 4 | 6,
+      ifname: string,
+      multicast: boolean,
+      onDatagram: AddonOnDatagrams | AddonOnDatagram,
+      onError: (e: Error) => void,
+    ): AddonVrrpSocket;
+    readonly batchVersion?: number;
+  };
   PacketSocket: new (ifname: string) => AddonPacketSocket;
   HighResTimer: new (onFire: () => void) => AddonTimer;
   monotonicNowMs(): number;
@@ -156,17 +166,44 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
   const native = loadAddon();
   const datagramListeners: ((d: VrrpDatagram) => void)[] = [];
   const errorListeners: ((e: VipdOsError) => void)[] = [];
-  const onDatagram = (payload: Buffer, src: string, dst: string, ttl: number, ifindex: number): void => {
-    const d: VrrpDatagram = { payload, src, dst, ttl, ifindex };
+  let closed = false;
+  const deliver = (d: VrrpDatagram): void => {
     for (const cb of datagramListeners) cb(d);
+  };
+  // The addon hands over every datagram of a readiness event in one call (one crossing into
+  // JavaScript instead of one per datagram); each still reaches the listeners as its own object,
+  // its payload a view of that call's fresh buffer, so listeners may keep it.
+  const onDatagrams: AddonOnDatagrams = (payloads, meta, addresses) => {
+    const count = meta.length >> 2;
+    for (let i = 0; i < count && !closed; i++) {
+      const offset = meta[4 * i]!;
+      deliver({
+        payload: payloads.subarray(offset, offset + meta[4 * i + 1]!),
+        src: addresses[2 * i]!,
+        dst: addresses[2 * i + 1]!,
+        ttl: meta[4 * i + 2]!,
+        ifindex: meta[4 * i + 3]!,
+      });
+    }
+  };
+  const onDatagram: AddonOnDatagram = (payload, src, dst, ttl, ifindex) => {
+    if (!closed) deliver({ payload, src, dst, ttl, ifindex });
   };
   const onError = (e: Error): void => {
     const err = toVipdError(e);
     if (!(err instanceof VipdOsError) || errorListeners.length === 0) throw err;
     for (const cb of errorListeners) cb(err);
   };
+  const batched = native.VrrpSocket.batchVersion === 1;
   const sock = call(
-    () => new native.VrrpSocket(o.family === "ipv4" ? 4 : 6, o.ifname, o.multicast, onDatagram, onError),
+    () =>
+      new native.VrrpSocket(
+        o.family === "ipv4" ? 4 : 6,
+        o.ifname,
+        o.multicast,
+        batched ? onDatagrams : onDatagram,
+        onError,
+      ),
   );
   return {
     ifindex: sock.ifindex,
@@ -180,6 +217,7 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
       call(() => (src === undefined ? sock.send(payload, dst) : sock.send(payload, dst, src)));
     },
     close() {
+      closed = true;
       sock.close();
     },
   };

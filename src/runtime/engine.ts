@@ -9,7 +9,13 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { EX_CONFIG, EX_NOPERM, EX_OSERR, EX_SOFTWARE, EXIT_OK } from "../cli/exit-codes.js";
-import { type Advert, adverIntervalMs, decodeAdvert, encodeAdvert } from "../codec/advert.js";
+import {
+  type Advert,
+  adverIntervalMs,
+  type DecodeResult,
+  decodeAdvert,
+  encodeAdvert,
+} from "../codec/advert.js";
 import { buildGratuitousArp, buildUnsolicitedNa } from "../codec/frames.js";
 import { isIpv6LinkLocal, parseIp } from "../codec/ip.js";
 import { parseMac } from "../codec/mac.js";
@@ -148,6 +154,12 @@ interface Instance {
   timeline: FailoverTimeline | null;
   lastTimeline: FailoverTimeline | null;
   closed: boolean;
+  /**
+   * The last datagram for this VRID that decoded as valid, with its result. A peer's adverts are
+   * the same bytes every interval, and decoding is a pure function of the bytes and the IP facts:
+   * an identical datagram reuses the result instead of parsing it again.
+   */
+  lastDecoded: { payload: Uint8Array; src: string; dst: string; ttl: number; result: DecodeResult } | null;
   /** The scheduler key of the router deadline and its callback, made once (set on every advert). */
   routerKey: string;
   onRouterTimeout: () => void;
@@ -163,6 +175,12 @@ function takeoverFirst(actions: readonly Action[]): readonly Action[] {
   if (!takeover) return actions;
   const urgent = (a: Action) => a.type === "sendAdvert" || a.type === "addVips" || a.type === "announce";
   return [...actions.filter(urgent), ...actions.filter((a) => !urgent(a))];
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function stripPrefix(address: string): string {
@@ -431,6 +449,7 @@ export class Engine<C> {
       timeline: null,
       lastTimeline: null,
       closed: false,
+      lastDecoded: null,
       routerKey: `router:${spec.name}`,
       onRouterTimeout: () => {
         if (!inst.closed) this.#feed(inst, { type: "timeout" });
@@ -766,7 +785,7 @@ export class Engine<C> {
       this.#discard(group, guess, "wrong-interface", `arrived on ifindex ${d.ifindex}`);
       return;
     }
-    const res = decodeAdvert(d.payload, { family: group.family, src: d.src, dst: d.dst, ttl: d.ttl });
+    const res = this.#decode(group, guess, d);
     if (res.type === "invalid") {
       this.#discard(group, guess, res.reason, res.detail);
       return;
@@ -831,6 +850,23 @@ export class Engine<C> {
       version: advert.version,
       addresses: advert.addresses,
     });
+  }
+
+  #decode(group: SocketGroup, guess: Instance | undefined, d: VrrpDatagram): DecodeResult {
+    const last = guess?.lastDecoded;
+    if (
+      last &&
+      last.src === d.src &&
+      last.dst === d.dst &&
+      last.ttl === d.ttl &&
+      sameBytes(last.payload, d.payload)
+    )
+      return last.result;
+    const res = decodeAdvert(d.payload, { family: group.family, src: d.src, dst: d.dst, ttl: d.ttl });
+    // A copy: the sender of the datagram may reuse its buffer (only a miss pays it).
+    if (guess && res.type === "ok")
+      guess.lastDecoded = { payload: d.payload.slice(), src: d.src, dst: d.dst, ttl: d.ttl, result: res };
+    return res;
   }
 
   // ---------------------------------------------------------------- actions

@@ -46,13 +46,43 @@ describe("Scheduler", () => {
     s.set("c", 25, () => ran.push("c"));
     expect(clock.armed).toBe(20);
     s.set("a", 40, () => ran.push("a"));
-    expect(clock.armed).toBe(25);
+    // Lazy: a deadline moving later leaves the timer armed early.
+    expect([clock.armed, s.nextDeadline]).toEqual([20, 25]);
     s.clear("c");
-    expect(clock.armed).toBe(30);
+    expect([clock.armed, s.nextDeadline]).toEqual([20, 30]);
     clock.advance(45);
     expect(ran).toEqual(["b", "a"]);
     expect(clock.armed).toBeNull();
     expect(s.worstLatenessMs).toBe(15);
+  });
+
+  it("re-arms lazily: later deadlines keep the timer, an early fire runs nothing and re-arms", () => {
+    const clock = new ManualClock();
+    const ran: number[] = [];
+    let arms = 0;
+    const timer = clock.createTimer.bind(clock);
+    clock.createTimer = (onFire) => {
+      const t = timer(onFire);
+      const armAt = (at: number): void => {
+        arms++;
+        t.armAt(at);
+      };
+      return { ...t, armAt };
+    };
+    const lazy = new Scheduler(clock);
+    // A backup's deadline pushed later by each advert: one arm only.
+    for (let i = 0; i < 50; i++) lazy.set("down", 100 + i * 10, (now) => ran.push(now));
+    expect([arms, clock.armed, lazy.nextDeadline]).toEqual([1, 100, 590]);
+    clock.advance(100);
+    expect([ran, lazy.fires, lazy.earlyWakeups, clock.armed]).toEqual([[], 0, 1, 590]);
+    // A deadline moving earlier re-arms at once.
+    lazy.set("sooner", 300, (now) => ran.push(now));
+    expect(clock.armed).toBe(300);
+    clock.advance(300);
+    expect([ran, lazy.fires, clock.armed]).toEqual([[300], 1, 590]);
+    clock.advance(600);
+    expect([ran, lazy.fires, lazy.earlyWakeups, clock.armed]).toEqual([[300, 600], 2, 1, null]);
+    expect(lazy.worstLatenessMs).toBe(10);
   });
 
   it("equal deadlines run in the order their keys were first set; a moved key keeps its place", () => {
@@ -105,7 +135,7 @@ describe("Scheduler", () => {
     s.set("announce:a", 7, () => {});
     s.clearPrefix("router:");
     expect([s.has("router:a"), s.has("router:b"), s.deadline("announce:a")]).toEqual([false, false, 7]);
-    expect(clock.armed).toBe(7);
+    expect([clock.armed, s.nextDeadline]).toEqual([5, 7]);
     s.close();
     s.set("x", 1, () => {});
     expect(s.has("x")).toBe(false);
@@ -163,7 +193,11 @@ describe("Scheduler", () => {
             (m, v) => (m === null || v.at < m ? v.at : m),
             null,
           );
-          expect(s.armedAt).toBe(min);
+          // Armed at or before the earliest deadline; disarmed only when there is none.
+          expect(s.nextDeadline).toBe(min);
+          if (min === null) expect(s.armedAt).toBeNull();
+          else expect(s.armedAt).not.toBeNull();
+          if (min !== null) expect(s.armedAt!).toBeLessThanOrEqual(min);
         }
         expect(ran).toEqual(expected);
       }),

@@ -231,6 +231,10 @@ class VirtualRouter implements Router {
   private absorb(input: RouterEvent): void {
     const m = this.m;
     switch (input.type) {
+      case "advert":
+        // Fencing mode: who may hold the VIPs (Machine.holders), for the claim rules.
+        if (m.opts.fencing && m.state !== "initialize" && m.state !== "fault") m.noteHolder(input);
+        return;
       case "trackerChanged":
         m.trackers.set(input.tracker, input.result);
         return;
@@ -254,6 +258,7 @@ class VirtualRouter implements Router {
           m.masterAdverIntervalMs = o.adverIntervalMs;
         }
         m.fenceBackoffMs = Math.min(Math.max(m.fenceBackoffMs, o.fenceRetryMs), o.fenceRetryMaxMs);
+        if (!o.fencing) m.holders.clear(); // kept only while fencing is on
         m.effectFault = null; // a reload is the operator's retry
         m.timers.effectRetry = null; // (its timer goes with it, even if another cause keeps Fault)
         return;

@@ -36,10 +36,11 @@ export interface Peer {
 /**
  * Fencing mode: a Backup that decided to take over without a fence (preempting a live lower
  * master, after a resign, or with no master heard) first announces itself with adverts at its
- * priority and claims the VIPs only when (a) every lower-priority router it hears advertising has
- * released them with a priority-0 advert and (b) a Master_Down_Interval has passed since the claim
+ * priority and claims the VIPs only when (a) every router that may hold them (heard advertising
+ * before the claim without releasing, or a lower-priority one heard during it) has released them
+ * with a priority-0 advert and (b) a Master_Down_Interval has passed since the claim
  * began, so that a better rival's advert has had time to arrive (the delay VRRP itself assumes: a
- * shorter wait lost races to jitter in the simulator). A lower router that stays silent for a
+ * shorter wait lost races to jitter in the simulator). A possible holder that stays silent for a
  * Master_Down_Interval without releasing is fenced instead.
  */
 export interface Claim {
@@ -47,7 +48,11 @@ export interface Claim {
   reason: string;
   /** The claim never completes before this time. */
   notBefore: number;
-  /** Lower-priority routers heard advertising that have not released yet, by address. */
+  /**
+   * Routers that may hold the VIPs and have not released yet, by address: the possible holders
+   * known when the claim began (see Machine.holders; any priority, silent ones included) and the
+   * lower-priority routers heard advertising since.
+   */
   pending: Map<string, { peer: Peer; heardAt: number }>;
 }
 
@@ -143,6 +148,20 @@ export class Machine {
   preemptTarget: { address: string; at: number; mac?: string } | null = null;
   /** Fencing mode: the announcement before an unfenced takeover (see Claim); null otherwise. */
   claim: Claim | null = null;
+  /**
+   * Fencing mode: every router heard advertising with a priority above 0 that has not released
+   * since (a priority-0 advert) nor been fenced by us, by address, with when it was last heard. Any
+   * of them may hold the VIPs: a master, or a claimant that became one. A claim waits for each to
+   * release or fences it (startClaim seeds Claim.pending from here), so following a new master
+   * never makes us forget an older one that went silent with the VIPs.
+   */
+  readonly holders = new Map<string, { peer: Peer; heardAt: number }>();
+  /**
+   * Fencing mode: while fencing a possible holder that went silent during a claim, when that claim
+   * had waited long enough for a better rival (its notBefore). The claim that follows a successful
+   * fence waits no longer than that: each silent holder costs one fence, not one more wait.
+   */
+  claimWaitedUntil: number | null = null;
   /**
    * keepalived's preempt_delay: until this time a Backup follows a lower-priority master instead of
    * preempting it. The window opens when the router enters Backup from Initialize or Fault (startup
@@ -268,6 +287,28 @@ export class Machine {
     const t = this.preemptTarget;
     if (t === null || this.livePreemptTarget() === null) return null;
     return t.mac === undefined ? { address: t.address } : { address: t.address, mac: t.mac };
+  }
+
+  /**
+   * Fencing mode, before the rules see an advert: records its sender as a possible holder of the
+   * VIPs (priority above 0) or forgets it (priority 0: it released). Adverts the rules discard
+   * unread (our own, another VRRP version, a v2 interval unlike ours) are not recorded either.
+   */
+  noteHolder(ev: {
+    src: string;
+    priority: number;
+    version: 2 | 3;
+    adverIntervalMs: number;
+    srcMac?: string;
+  }): void {
+    if (ev.version !== this.opts.version) return;
+    if (ev.version === 2 && ev.adverIntervalMs !== this.opts.adverIntervalMs) return;
+    if (this.senderIsSelf(ev.src)) return;
+    if (ev.priority === 0) this.holders.delete(ev.src);
+    else {
+      const peer: Peer = ev.srcMac === undefined ? { address: ev.src } : { address: ev.src, mac: ev.srcMac };
+      this.holders.set(ev.src, { peer, heardAt: this.now });
+    }
   }
 
   /** When the running claim may complete: not before `notBefore`, nor before a pending router went quiet. */
@@ -418,6 +459,7 @@ export class Machine {
     this.masterDownStart = null;
     this.lastAdvertSentAt = null;
     this.claim = null;
+    this.claimWaitedUntil = null;
   }
 
   /**
@@ -425,6 +467,8 @@ export class Machine {
    * lower master being preempted (it must release or be fenced), or null after a resign, when no
    * master was heard, or after a successful fence (the claim then runs in the fencing state, so
    * that fencing -> master stays one step for notifications). Sends the first advert at once.
+   * After a fence that a claim started (claimWaitedUntil), the wait for a better rival is not
+   * repeated.
    */
   startClaim(target: Peer | null, reason: string): void {
     this.timers.masterDown = null;
@@ -432,7 +476,12 @@ export class Machine {
     this.timers.fenceRetry = null;
     this.masterAddress = null;
     this.preemptTarget = null;
-    this.claim = { reason, notBefore: this.now + this.masterDownMs(), pending: new Map() };
+    const waited = this.claimWaitedUntil;
+    this.claimWaitedUntil = null;
+    const notBefore = waited === null ? this.now + this.masterDownMs() : Math.max(waited, this.now);
+    this.claim = { reason, notBefore, pending: new Map() };
+    // Every possible holder heard before must release too (or go silent and be fenced).
+    for (const [address, h] of this.holders) this.claim.pending.set(address, { ...h });
     if (target !== null) {
       this.claim.pending.set(target.address, { peer: target, heardAt: this.now });
       this.peer = target;

@@ -6,7 +6,9 @@
 //    (early or spurious) produces no event at all.
 //  - Before the rows are consulted, environment inputs are absorbed into the router's state:
 //    trackerChanged (tracker result by name), linkChanged, maintenance, configChanged (new options;
-//    a pending effect fault is cleared: a reload is the operator's retry). The rows then see the updated effective priority and
+//    a pending effect fault is cleared: a reload is the operator's retry), and with fencing on an
+//    advert's sender as a possible holder of the VIPs (Machine.holders: recorded at a priority above
+//    0, forgotten at 0; a claim waits for each to release, or fences it). The rows then see the updated effective priority and
 //    fault cause. After the rows, running timers are rebased on the new priority and intervals.
 //  - For the current state and event, the FIRST row whose `when` holds fires. A row marked
 //    `continue` also lets the following rows be tried (used for report-only checks).
@@ -554,8 +556,9 @@ export const RULES: readonly Rule[] = [
     id: "backup-claim-done",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "claim timer, every lower router heard has released and no better one answered within a " +
-      "Master_Down_Interval: advert, VIPs, announcement, Master",
+      "claim timer, every possible holder (heard advertising before the claim, or a lower router " +
+      "heard during it) has released and no better one answered within a Master_Down_Interval: " +
+      "advert, VIPs, announcement, Master",
     states: CLAIMING,
     on: ["claimTimer"],
     when: (m) => m.claim !== null && m.claim.pending.size === 0,
@@ -565,8 +568,8 @@ export const RULES: readonly Rule[] = [
     id: "backup-claim-fence",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "claim timer, a lower router went silent for a Master_Down_Interval without releasing (it may " +
-      "have stalled with the VIPs): fence it first",
+      "claim timer, a possible holder went silent for a Master_Down_Interval without releasing (it " +
+      "may have stalled with the VIPs, or claimed them behind a partition): fence it first",
     states: CLAIMING,
     on: ["claimTimer"],
     act: (m) => {
@@ -574,8 +577,10 @@ export const RULES: readonly Rule[] = [
       const last = pending.reduce((a, b) => (b.heardAt > a.heardAt ? b : a));
       m.peer = last.peer;
       m.peerResigned = false;
+      const waited = m.claim!.notBefore;
       m.claim = null; // the claim ends here: a new fence starts
-      m.enterFencing(`lower-priority master ${last.peer.address} silent without releasing`, last.peer);
+      m.enterFencing(`possible holder ${last.peer.address} silent without releasing`, last.peer);
+      m.claimWaitedUntil = waited; // a successful fence resumes the claim without a new wait
     },
   }),
   rule({
@@ -583,7 +588,8 @@ export const RULES: readonly Rule[] = [
     ref: "RFC 9568 §6.4.2 (Preempt_Mode); vipd (issue 4 fencing)",
     summary:
       "fencing on, Master_Down_Timer fires while we discard a live lower-priority master: claim from " +
-      "it (announce; Master once it released with priority 0, or fence it if it goes silent)",
+      "it (announce; Master once it and every other possible holder, the master we followed too, " +
+      "released with priority 0 or were fenced after going silent)",
     states: ["backup"],
     on: ["masterDownTimer"],
     when: (m) => m.opts.fencing && m.preemptPeer() !== null,
@@ -613,8 +619,9 @@ export const RULES: readonly Rule[] = [
     id: "backup-down-claim",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "fencing on, Master_Down_Timer fires after our master resigned or with no master heard (nothing " +
-      "to fence): claim (announce, Master after a Master_Down_Interval unless a better router answers)",
+      "fencing on, Master_Down_Timer fires after our master resigned or with no master heard: claim " +
+      "(announce, Master after a Master_Down_Interval unless a better router answers; any other " +
+      "router heard advertising that never released must release or is fenced first)",
     states: ["backup"],
     on: ["masterDownTimer"],
     when: (m) => m.opts.fencing && (m.peer === null || m.peerResigned),
@@ -770,8 +777,8 @@ export const RULES: readonly Rule[] = [
     id: "backup-rx-lower-claim",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "fencing on, waiting to retry a fence, a live lower-priority master heard: it is the master " +
-      "now; claim from it instead of fencing the old silent one",
+      "fencing on, waiting to retry a fence, a live lower-priority master heard: claim from it (the " +
+      "old silent master never released: the claim still fences it, after the live one released)",
     states: ["backup"],
     on: ["advert"],
     when: (m, ev) => preemptableLower(m, ev) && m.timers.masterDown === null,
@@ -827,12 +834,17 @@ export const RULES: readonly Rule[] = [
     id: "fence-ok",
     ref: "vipd (issue 4 fencing)",
     summary:
-      "the fence succeeded: claim (advert at once; Master after a Master_Down_Interval unless a " +
-      "better router answers: another backup may have fenced the same master)",
+      "the fence succeeded: the fenced router holds nothing; claim (advert at once; Master after a " +
+      "Master_Down_Interval unless a better router answers: another backup may have fenced the same " +
+      "master; other possible holders release or are fenced first)",
     states: ["fencing"],
     on: ["fenceResult"],
     when: (m, ev) => ev.ok && m.claim === null,
-    act: (m, ev) => m.startClaim(null, `fenced ${m.peer?.address ?? "peer"}: ${ev.detail}`),
+    act: (m, ev) => {
+      const peer = m.peer!; // the fencing state always has one (checkRouterInvariants)
+      m.holders.delete(peer.address); // powered off: it holds nothing
+      m.startClaim(null, `fenced ${peer.address}: ${ev.detail}`);
+    },
   }),
   rule({
     id: "fence-claim-ignore",
@@ -887,8 +899,8 @@ export const RULES: readonly Rule[] = [
     id: "fence-rx-lower",
     ref: "RFC 9568 §6.4.2; vipd (issue 4 fencing)",
     summary:
-      "a live lower-priority master heard while fencing (preempt on): it is the master now; cancel " +
-      "the fence of the old silent one, Backup, claim from it",
+      "a live lower-priority master heard while fencing (preempt on): cancel the fence, Backup, claim " +
+      "from it (the old silent master is fenced again by the claim unless it releases)",
     states: ["fencing"],
     on: ["advert"],
     act: (m, ev) => {

@@ -979,7 +979,7 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     expect(d.rules()).toEqual(["backup-down-fence"]); // our master is still the one to fence
   });
 
-  it("issue 4: waiting to retry a fence, a live lower master heard: claim from it instead", () => {
+  it("issue 4: waiting to retry a fence, a live lower master heard: claim from it; the unfenced master still must be fenced", () => {
     const d = fencingDriver();
     d.fire();
     d.feed({ type: "fenceResult", ok: false, detail: "exit 1" }, d.now + 10);
@@ -989,9 +989,16 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 100);
     expect(d.rules()).toEqual(["backup-claim-rx-release"]);
     expect(d.router.state).toBe("backup"); // not before a Master_Down_Interval of claim
+    // The master at .20 never released and was never fenced: it may still hold the VIPs.
+    d.fire();
+    while (d.rules().includes("backup-claim-adver-timer")) d.fire();
+    expect(d.rules()).toEqual(["backup-claim-fence"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([
+      { type: "requestFence", peer: "192.0.2.20", peerMac: "02:00:00:00:00:20" },
+    ]);
+    d.feed({ type: "fenceResult", ok: true, detail: "off" }, d.now + 10);
     claimDone(d);
     expect(d.router.state).toBe("master");
-    expect(only(d.last.actions, "requestFence")).toEqual([]);
   });
 
   it("issue 4: the fence retry of a silent master waits no longer once a live lower master was heard (liveness)", () => {
@@ -1003,6 +1010,121 @@ describe("Fencing: claims instead of unfenced takeovers (issue 4)", () => {
     expect(d.router.nextDeadline).not.toBeNull();
     d.fire();
     expect(d.rules()).not.toContain("backup-fence-retry");
+  });
+});
+
+describe("Fencing: every possible holder releases or is fenced before a claim completes (issue 4)", () => {
+  /** Fires timers through the claim's adverts; returns the rows of the first other timer step. */
+  function fireThroughAdverts(d: Driver): readonly string[] {
+    for (let k = 0; k < 20; k++) {
+      d.fire();
+      if (!d.rules().includes("backup-claim-adver-timer")) return d.rules();
+    }
+    throw new Error("only claim adverts within 20 timer firings");
+  }
+
+  it("issue 4 (sim seed 3837): after fencing a newer master, a claim still fences the older one that never released", () => {
+    // We follow .20 (it holds the VIPs), then a better router .40 announces itself and goes
+    // silent; we fence .40. Before the fix the claim forgot .20, which had stalled with the VIPs.
+    const d = fencingDriver({ priority: 64 });
+    d.feed(advert({ priority: 149, src: "192.0.2.40" }), 200);
+    expect(d.rules()).toEqual(["backup-rx-follow"]);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-fence"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([{ type: "requestFence", peer: "192.0.2.40" }]);
+    d.feed({ type: "fenceResult", ok: true, detail: "off" }, d.now + 10);
+    expect(d.rules()).toEqual(["fence-ok"]);
+    expect(fireThroughAdverts(d)).toEqual(["backup-claim-fence"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([
+      { type: "requestFence", peer: "192.0.2.20", peerMac: "02:00:00:00:00:20" },
+    ]);
+    expect(d.router.holdsVips).toBe(false);
+    // Both fenced: neither is waited for again, nor is the claim's wait for a better rival (it ran
+    // before this fence): Master at once.
+    const fencedAt = d.now + 10;
+    d.feed({ type: "fenceResult", ok: true, detail: "off" }, fencedAt);
+    expect(d.rules()).toEqual(["fence-ok"]);
+    expect(d.last.nextDeadline).toBe(fencedAt);
+    claimDone(d);
+    expect(d.router.state).toBe("master");
+    expect(d.now).toBe(fencedAt);
+  });
+
+  it("issue 4 (sim seed 4853): preempting a live lower claimant, the silent master we followed must release or be fenced", () => {
+    // In maintenance we follow .20 (priority 50); maintenance ends and .20 falls silent behind a
+    // partition. A lower router .30 claims; we preempt it. Before the fix its release completed
+    // our claim while .20 still held the VIPs.
+    const d = new Driver({ fencing: true });
+    d.feed({ type: "maintenance", on: true }, 0);
+    d.start(0);
+    d.feed(advert({ priority: 50 }), 100);
+    expect(d.router.masterAddress).toBe("192.0.2.20");
+    d.feed({ type: "maintenance", on: false }, 200);
+    d.feed(advert({ priority: 60, src: "192.0.2.30" }), 300);
+    expect(d.rules()).toEqual(["backup-rx-lower-discard"]);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-preempt-claim"]);
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), d.now + 10);
+    expect(d.rules()).toEqual(["backup-claim-rx-release"]);
+    expect(fireThroughAdverts(d)).toEqual(["backup-claim-fence"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([{ type: "requestFence", peer: "192.0.2.20" }]);
+    expect(d.router.state).toBe("fencing");
+  });
+
+  it("issue 4 (sim seed 1514274632): a claimant we yielded to and then left for another master must release or be fenced", () => {
+    // We yield to .40 (150), then follow .30 (120), which resigns. Before the fix the claim
+    // that followed waited for nobody; .40 had gone silent behind a partition and claimed there.
+    const d = new Driver({ fencing: true });
+    d.start(0);
+    d.feed(advert({ priority: 150, src: "192.0.2.40" }), 100);
+    d.feed(advert({ priority: 120, src: "192.0.2.30" }), 150);
+    expect(d.router.masterAddress).toBe("192.0.2.30");
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), 200);
+    expect(d.rules()).toEqual(["backup-rx-priority-0"]);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-claim"]);
+    expect(fireThroughAdverts(d)).toEqual(["backup-claim-fence"]);
+    expect(only(d.last.actions, "requestFence")).toEqual([{ type: "requestFence", peer: "192.0.2.40" }]);
+  });
+
+  it("issue 4: a possible holder that released (priority 0, even from a router we do not follow) is not waited for", () => {
+    const d = new Driver({ fencing: true });
+    d.start(0);
+    d.feed(advert({ priority: 150, src: "192.0.2.40" }), 100);
+    d.feed(advert({ priority: 120, src: "192.0.2.30" }), 150);
+    d.feed(advert({ priority: 0, src: "192.0.2.40" }), 160);
+    expect(d.rules()).toEqual(["backup-rx-priority-0-other-fencing"]);
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), 200);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-claim"]);
+    claimDone(d);
+    expect(d.router.state).toBe("master");
+    expect(only(d.last.actions, "requestFence")).toEqual([]);
+  });
+
+  it("issue 4: possible holders are forgotten when a reload switches fencing off (and stay forgotten if it comes back)", () => {
+    const d = new Driver({ fencing: true });
+    d.start(0);
+    d.feed(advert({ priority: 150, src: "192.0.2.40" }), 100);
+    d.feed(advert({ priority: 120, src: "192.0.2.30" }), 150);
+    d.feed({ type: "configChanged", options: { ...BASE, fencing: false } }, 160);
+    d.feed({ type: "configChanged", options: { ...BASE, fencing: true } }, 170);
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), 200);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-claim"]);
+    claimDone(d);
+    expect(d.router.state).toBe("master");
+  });
+
+  it("RFC 9568 §6.4.2: without fencing nothing is waited for: the same resign is a Skew_Time takeover", () => {
+    const d = new Driver();
+    d.start(0);
+    d.feed(advert({ priority: 150, src: "192.0.2.40" }), 100);
+    d.feed(advert({ priority: 120, src: "192.0.2.30" }), 150);
+    d.feed(advert({ priority: 0, src: "192.0.2.30" }), 200);
+    d.fire();
+    expect(d.rules()).toEqual(["backup-down-takeover"]);
+    expect(d.router.state).toBe("master");
   });
 });
 

@@ -203,9 +203,11 @@ describe("fencing: VIP overlaps the default check tolerates and --strict-fencing
     expect(took - 10.3 * i).toBeLessThanOrEqual(2 * masterDownMs(200, i) + 2 * maxDelay);
   });
 
-  it("liveness: a backup retrying a failing fence preempts a live lower master instead (seed 82's bug)", () => {
-    // n0 (200) is cut off; n1 (150) cannot fence it. n2 (100) boots on n1's side, hears no master
-    // and claims (announces). n1 must then claim from n2 instead of fencing n0 forever; n2 yields.
+  it("a failing fence blocks the takeover even when a live lower router claims meanwhile (issue 4)", () => {
+    // n0 (200) is cut off with the VIPs; n1 (150) cannot fence it. n2 (100) boots on n1's side,
+    // hears no master and claims. n1 answers and n2 yields, but n0 never released and was never
+    // fenced: n1 goes back to fencing it and stays out of Master. (Until seed 3837 showed the cost,
+    // n1 took the VIPs here, next to n0's; the overlap passed as "no master heard".)
     const sim = scripted({
       intervalMs: i,
       nodes: [{ priority: 200 }, { priority: 150 }, { priority: 100 }],
@@ -215,16 +217,21 @@ describe("fencing: VIP overlaps the default check tolerates and --strict-fencing
     sim.at(10.3 * i, { type: "partition", groups: [[0], [1, 2]] });
     sim.at(20 * i, { type: "start", node: 2 });
     const r = sim.run(40 * i);
-    expect(r.violation).toBeNull();
-    const n1 = firstEntry(sim, 1, "master", 20 * i);
-    expect(n1).not.toBeNull();
-    // n2 claims a Master_Down_Interval after its start; n1 answers, n2 withdraws, n1 claims from it.
-    expect(n1! - 20 * i).toBeLessThanOrEqual(masterDownMs(100, i) + masterDownMs(150, i) + 4 * maxDelay);
-    expect(firstEntry(sim, 2, "master", 20 * i)).toBeNull();
-    expect(sim.stateOf(1)).toBe("master");
-    expect(sim.stateOf(2)).toBe("backup");
-    // n0 is still master on its side of the partition: that overlap needs a witness.
-    expect(Object.keys(r.stats.overlapCauses).sort()).toEqual(["no-master-heard"]);
+    clean(sim, r);
+    const trace = sim.trace.full()!;
+    // n1 answered n2's claim with its own advert, and n2 withdrew with a priority-0 advert.
+    expect(trace.some((l) => l.includes("n1 advert(192.0.2.13 p100) -> advert p150"))).toBe(true);
+    expect(trace.some((l) => l.includes("n2 advert(192.0.2.12 p150) -> advert p0"))).toBe(true);
+    // n1's claim ended in a fence of n0, the master that never released.
+    expect(
+      trace.some((l) =>
+        l.includes("n1 timeout -> backup->fencing (possible holder 192.0.2.11 silent without releasing)"),
+      ),
+    ).toBe(true);
+    expect(firstEntry(sim, 1, "master", 0)).toBeNull();
+    expect(firstEntry(sim, 2, "master", 0)).toBeNull();
+    expect(sim.stateOf(0)).toBe("master");
+    expect(r.stats.vipOverlaps).toBe(0);
   });
 
   it("two backups that fence the same silent master on one segment: one claims, no overlap (strict)", () => {

@@ -174,8 +174,9 @@ function liveness(sim: Simulation, healthy: number): Finding | null {
  *   while that holder was stalled or behind a partition); with nothing known there is nothing to
  *   fence: needs a witness or quorum.
  * - 'claim-race': it had heard the other holder advertise shortly before its claim (settleMs), and
- *   since that holder last gave the VIPs up: a live, audible holder, which the claim protocol (announce, wait for the release) must handle.
- *   Never allowed with fencing.
+ *   since that holder last gave the VIPs up, and the last advert it heard from that holder was not a
+ *   release (priority 0): a live, audible holder, which the claim protocol (announce, wait for the
+ *   release) must handle. Never allowed with fencing.
  * - 'rival-fencer': it fenced a peer other than the other holder and never heard that holder
  *   (backups on both sides of a partition that fenced the same silent master): needs a witness or
  *   quorum.
@@ -191,9 +192,12 @@ export function classifyOverlap(
   const claimedAt = newest.masterSince ?? sim.now;
   const fromHolder = older.some((o) => o.address === newest.claimedFrom);
   // Only hearing the holder in its current bid counts: an advert from before it last gave the VIPs
-  // up says nothing about the claim it made later (it may have been fenced off from us since).
+  // up says nothing about the claim it made later (it may have been fenced off from us since). A
+  // withdrawn claim that the claimant heard (a priority-0 advert after the holder's last one above
+  // 0) gives the VIPs up as a step-down does: the holder's next bid went unheard.
   const heardHolder = older.some((o) => {
     const heard = newest.heardBeforeClaim.get(o.address) ?? Number.NEGATIVE_INFINITY;
+    if (newest.releasedBeforeClaim.has(o.address)) return false;
     return heard > o.leftMasterAt && claimedAt - heard <= sim.settleMs;
   });
   let cause: string;

@@ -104,12 +104,38 @@ describe("runs generated from seeds", () => {
         masterVia: "fence",
         claimedFrom: "192.0.2.12",
         heardBeforeClaim: new Map([["192.0.2.14", heardN3At]]),
+        releasedBeforeClaim: new Set<string>(),
         lowerBeforeClaim: Number.NEGATIVE_INFINITY,
       });
     // Heard at 1250, before n3 gave the VIPs up at 1300: says nothing about n3's later claim.
     expect(classifyOverlap(sim, [n3, n4(1250)]).cause).toBe("rival-fencer");
     // Heard at 1600, in n3's current bid: a claim race.
     expect(classifyOverlap(sim, [n3, n4(1600)]).cause).toBe("claim-race");
+  });
+
+  it("classifier: a holder last heard withdrawing its claim (priority 0) is not a claim race", () => {
+    // Seed 3341770721: n3 (never master before) claims, hears a better claimant and withdraws with
+    // priority 0, which n0 hears; n3's next bid is lost to n0 (loss, then a partition) and n3 takes
+    // the VIPs on its side while n0, having heard every router release, claims on the other.
+    const sim = { now: 9361, settleMs: 200, config: { adverIntervalMs: 10 } } as unknown as Simulation;
+    const holder = (o: Partial<SimNode>) => o as SimNode;
+    const n3 = holder({ address: "192.0.2.14", masterSince: 9341, leftMasterAt: Number.NEGATIVE_INFINITY });
+    const n0 = (withdrawalHeard: boolean, masterVia: "plain" | "fence") =>
+      holder({
+        address: "192.0.2.11",
+        masterSince: 9361,
+        masterVia,
+        claimedFrom: masterVia === "fence" ? "192.0.2.13" : null,
+        // n3's claim advert was heard at 9304; its priority-0 advert at 9305 only if withdrawalHeard.
+        heardBeforeClaim: new Map([["192.0.2.14", 9304]]),
+        releasedBeforeClaim: new Set(withdrawalHeard ? ["192.0.2.14"] : []),
+        lowerBeforeClaim: Number.NEGATIVE_INFINITY,
+      });
+    // The withdrawal heard counts as giving the VIPs up: the claim is as blind as one never heard.
+    expect(classifyOverlap(sim, [n3, n0(true, "plain")]).cause).toBe("no-master-heard");
+    expect(classifyOverlap(sim, [n0(true, "fence"), n3]).cause).toBe("rival-fencer");
+    // Without the withdrawal heard, n3's bid was live and audible to n0: a claim race.
+    expect(classifyOverlap(sim, [n3, n0(false, "plain")]).cause).toBe("claim-race");
   });
 
   it("replay: `npm run sim -- --seed N` prints the trace hash of the in-process run", async () => {

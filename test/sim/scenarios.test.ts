@@ -304,6 +304,19 @@ describe("fencing: a claim waits for every router that may hold the VIPs (issue 
     expect(sim.stateOf(0)).toBe("master");
   });
 
+  it("seed 3341770721: a claim withdrawn then renewed unheard behind a partition is a tolerated overlap (no master heard)", () => {
+    // n3 withdrew its claim (priority 0, heard by n0), renewed it while a loss storm and then a
+    // partition cut it off from n0, and took the VIPs; n0 had heard every router release and
+    // claimed 0.3 ms before n3's first advert after the heal. Without a witness nothing tells n0.
+    const r = runSeed(realCore, 3341770721);
+    expect(r.violation, formatFailure(r)).toBeNull();
+    expect(r.stats.overlapCauses["claim-race"]).toBeUndefined();
+    expect(r.stats.overlapCauses["no-master-heard"]).toBeGreaterThanOrEqual(1);
+    const strict = runSeed(realCore, 3341770721, { strictFencing: true });
+    expect(strict.violation?.invariant).toBe("vip-on-one-host-with-fencing");
+    expect(strict.violation?.message).toContain("held by n0 and n3 at once (no-master-heard)");
+  });
+
   it.each([3837, 4853, 1514274632, 6255, 7913])("seed %i replays with every invariant holding", (seed) => {
     // 3837, 4853, 1514274632: two holders at once (claim races); 6255, 7913: no master within the
     // liveness bound while a claim fenced one silent holder after another (each with a new wait).

@@ -130,8 +130,14 @@ export interface SimNode {
   lastFenceOk: boolean | null;
   /** When this node's router last heard a non-zero advert from each address (since its start). */
   heardAt: Map<string, number>;
-  /** `heardAt` and `lastLowerAdvertAt` as they were when the node last became master (for classifyOverlap). */
+  /**
+   * Addresses whose last advert this node's router heard (since its start) had priority 0: they
+   * released (a master stepping down, or a claim withdrawn), as the core's possible-holder list has it.
+   */
+  released: Set<string>;
+  /** `heardAt`, `released` and `lastLowerAdvertAt` as they were when the node last became master (for classifyOverlap). */
   heardBeforeClaim: Map<string, number>;
+  releasedBeforeClaim: Set<string>;
   lowerBeforeClaim: number;
 }
 
@@ -310,7 +316,9 @@ export class Simulation {
         lastFenceTarget: null,
         lastFenceOk: null,
         heardAt: new Map<string, number>(),
+        released: new Set<string>(),
         heardBeforeClaim: new Map<string, number>(),
+        releasedBeforeClaim: new Set<string>(),
         lowerBeforeClaim: Number.NEGATIVE_INFINITY,
       };
     });
@@ -500,6 +508,7 @@ export class Simulation {
         node.router = this.core.createRouter(node.options);
         node.downReason = "not-started";
         node.heardAt = new Map();
+        node.released = new Set();
         node.lastFenceOk = null;
         node.masterSince = null;
         node.masterVia = null;
@@ -699,7 +708,11 @@ export class Simulation {
     if (input.type === "advert" && input.priority > 0 && input.priority < before.effectivePriority) {
       node.lastLowerAdvertAt = this.now;
     }
-    if (input.type === "advert" && input.priority > 0) node.heardAt.set(input.src, this.now);
+    if (input.type === "advert" && input.priority > 0) {
+      node.heardAt.set(input.src, this.now);
+      node.released.delete(input.src);
+    }
+    if (input.type === "advert" && input.priority === 0) node.released.add(input.src);
     if (input.type === "fenceResult") node.lastFenceOk = input.ok;
     const step = router.handle(this.now, input);
     this.stats.steps++;
@@ -724,6 +737,7 @@ export class Simulation {
       node.masterVia = before.state === "fencing" ? "fence" : "plain";
       node.claimedFrom = before.state === "fencing" ? node.lastFenceTarget : before.masterAddress;
       node.heardBeforeClaim = new Map(node.heardAt);
+      node.releasedBeforeClaim = new Set(node.released);
       node.lowerBeforeClaim = node.lastLowerAdvertAt;
     } else if (after !== "master") {
       if (before.state === "master") node.leftMasterAt = this.now;

@@ -1,16 +1,22 @@
 // Raw IP protocol 112 (VRRP) sockets, IPv4 and IPv6, bound to one interface.
 //
 // new VrrpSocket(family: 4 | 6, ifname, multicast, onDatagrams, onError)
-//   onDatagrams(payloads: Buffer, meta: Int32Array, addresses: string[])
+//   onDatagrams(payloads: Buffer, meta: Int32Array, addresses: string[], receivedMs: Float64Array)
 //                                      every datagram read in one readiness event, in one call:
 //                                      datagram i is payloads[meta[4i] .. meta[4i] + meta[4i+1]),
 //                                      TTL / hop limit meta[4i+2] (-1 unknown), arrival ifindex
 //                                      meta[4i+3], source addresses[2i], destination addresses[2i+1].
 //                                      `payloads` is a fresh buffer per call (never reused).
+//                                      receivedMs[i]: CLOCK_MONOTONIC ms when the kernel received
+//                                      datagram i (its SO_TIMESTAMPNS stamp on CLOCK_REALTIME, moved
+//                                      to CLOCK_MONOTONIC; the read time when the stamp is missing,
+//                                      from the future or over a second old: a stepped wall clock)
 //   onError(error: Error)              a receive error other than EAGAIN / EINTR
 // VrrpSocket.batchVersion              1: the onDatagrams form above (older builds: one call per
 //                                      datagram, onDatagram(payload, src, dst, ttl, ifindex))
 // socket.send(payload: Uint8Array, dst: string, src?: string)
+// socket.drain()                       reads what is queued now and hands it to onDatagrams before
+//                                      returning (a plain call: no new callback scope)
 // socket.close()                       idempotent; safe from inside onDatagram
 #include "vrrp_socket.h"
 
@@ -19,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,6 +63,7 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "VrrpSocket",
                        {InstanceMethod<&VrrpSocket::Send>("send"), InstanceMethod<&VrrpSocket::Close>("close"),
+                        InstanceMethod<&VrrpSocket::Drain>("drain"),
                         InstanceAccessor<&VrrpSocket::Ifindex>("ifindex"),
                         StaticValue("batchVersion", Napi::Number::New(env, 1))});
   }
@@ -74,7 +82,9 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
 
   bool Setup(Napi::Env env, bool multicast);
   static void OnReadable(void* owner, int status, int events);
-  void ReadAll();
+  // sync: called from JavaScript (drain), so the callback is a plain call.
+  void ReadAll(bool sync);
+  Napi::Value Drain(const Napi::CallbackInfo& info);
   // Reads one datagram into the batch; false when the loop must stop (EAGAIN or error). A receive
   // error is stored in *err (an errno) for the caller to report after the batch.
   bool ReceiveOne(int* err);
@@ -92,6 +102,7 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   // ifindex, and the source and destination addresses as raw bytes (16 each, with their length).
   std::vector<unsigned char> batch_bytes_;
   std::vector<int32_t> batch_meta_;
+  std::vector<double> batch_received_;
   std::vector<unsigned char> batch_addresses_;
   // The cached texts live in a JavaScript array (slot i at index i): Node-API of this version
   // cannot hold a reference to a string by itself.
@@ -160,6 +171,8 @@ bool VrrpSocket::Setup(Napi::Env env, bool multicast) {
   if (setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, ifname_.c_str(), static_cast<socklen_t>(ifname_.size())) != 0)
     return fail("setsockopt(SO_BINDTODEVICE)", ErrnoKind::kPrivileged);
 
+  // The kernel's receive time of each datagram (see ReceiveOne).
+  if (!set_int(SOL_SOCKET, SO_TIMESTAMPNS, 1)) return fail("setsockopt(SO_TIMESTAMPNS)", ErrnoKind::kPlain);
   if (family_ == AF_INET) {
     if (!set_int(IPPROTO_IP, IP_PKTINFO, 1)) return fail("setsockopt(IP_PKTINFO)", ErrnoKind::kPlain);
     if (!set_int(IPPROTO_IP, IP_TTL, kHopLimit)) return fail("setsockopt(IP_TTL)", ErrnoKind::kPlain);
@@ -216,13 +229,19 @@ void VrrpSocket::OnReadable(void* owner, int status, int /*events*/) {
     ReportPendingException(env);
     return;
   }
-  self->ReadAll();
+  self->ReadAll(false);
 }
 
-void VrrpSocket::ReadAll() {
+Napi::Value VrrpSocket::Drain(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) ReadAll(true);
+  return info.Env().Undefined();
+}
+
+void VrrpSocket::ReadAll(bool sync) {
   Napi::Env env = Env();
   batch_bytes_.clear();
   batch_meta_.clear();
+  batch_received_.clear();
   batch_addresses_.clear();
   int err = 0;
   for (int i = 0; i < kMaxDatagramsPerWakeup && fd_ >= 0; i++) {
@@ -240,12 +259,24 @@ void VrrpSocket::ReadAll() {
       const unsigned char* entry = &batch_addresses_[i * 17];
       addresses.Set(static_cast<uint32_t>(i), AddressText(env, entry + 1, entry[0]));
     }
-    on_datagram_.MakeCallback(Value(), {payloads, meta, addresses}, *async_context_);
-    ReportPendingException(env);
+    Napi::Float64Array received = Napi::Float64Array::New(env, batch_received_.size());
+    std::memcpy(received.Data(), batch_received_.data(), batch_received_.size() * sizeof(double));
+    if (sync) {
+      // Inside a JavaScript call (drain): an exception propagates to drain()'s caller.
+      on_datagram_.Call(Value(), {payloads, meta, addresses, received});
+      if (env.IsExceptionPending()) return;
+    } else {
+      on_datagram_.MakeCallback(Value(), {payloads, meta, addresses, received}, *async_context_);
+      ReportPendingException(env);
+    }
   }
   if (err != 0 && fd_ >= 0) {
     Napi::HandleScope scope(env);
     Napi::Error error = MakeOsError(env, err, "recvmsg", ifname_, ErrnoKind::kPlain);
+    if (sync) {
+      on_error_.Call(Value(), {error.Value()});
+      return;
+    }
     on_error_.MakeCallback(Value(), {error.Value()}, *async_context_);
     ReportPendingException(env);
   }
@@ -270,6 +301,8 @@ Napi::String VrrpSocket::AddressText(Napi::Env env, const unsigned char* bytes, 
   return value;
 }
 
+double ToMs(const timespec& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6; }
+
 bool VrrpSocket::ReceiveOne(int* err) {
   sockaddr_storage from{};
   iovec iov{buffer_.data(), buffer_.size()};
@@ -289,6 +322,21 @@ bool VrrpSocket::ReceiveOne(int* err) {
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
     return false;
+  }
+  // When the datagram reached this host: the protocol's timers start there, not when JavaScript
+  // got round to it. The kernel's stamp is on CLOCK_REALTIME; its age on that clock is taken off
+  // CLOCK_MONOTONIC now.
+  timespec mono{};
+  timespec real{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_REALTIME, &real);
+  double received_ms = ToMs(mono);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec stamp{};
+    std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+    double age_ms = ToMs(real) - ToMs(stamp);
+    if (age_ms >= 0 && age_ms < 1000) received_ms -= age_ms;
   }
 
   // Raw bytes of source and destination (4 or 16; 0 when unknown), formatted later from the cache.
@@ -344,6 +392,7 @@ bool VrrpSocket::ReceiveOne(int* err) {
   batch_meta_.push_back(static_cast<int32_t>(length));
   batch_meta_.push_back(ttl);
   batch_meta_.push_back(static_cast<int32_t>(arrival));
+  batch_received_.push_back(received_ms);
   batch_bytes_.insert(batch_bytes_.end(), payload, payload + length);
   for (auto [bytes, len] : {std::pair<const unsigned char*, size_t>{src, src_len}, {dst, dst_len}}) {
     batch_addresses_.push_back(static_cast<unsigned char>(len));

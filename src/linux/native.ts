@@ -23,6 +23,8 @@ export interface VrrpDatagram {
   ttl: number;
   /** Index of the interface the datagram arrived on. */
   ifindex: number;
+  /** CLOCK_MONOTONIC ms when the kernel received it (monotonicNowMs's clock). */
+  rxMs: number;
 }
 
 export interface VrrpSocket {
@@ -37,6 +39,8 @@ export interface VrrpSocket {
   /** Sends with TTL / hop limit 255; `src` picks the source address (IP_PKTINFO / IPV6_PKTINFO). */
   send(payload: Uint8Array, dst: string, src?: string): void;
   /** Idempotent; safe inside onDatagram (no further datagrams are delivered). */
+  /** Reads the datagrams queued now; each reaches onDatagram before this returns. */
+  drain(): void;
   close(): void;
 }
 
@@ -68,6 +72,8 @@ export interface NativeIo {
 interface AddonVrrpSocket {
   readonly ifindex: number;
   send(payload: Uint8Array, dst: string, src?: string): void;
+  /** Absent in addons built before it was added. */
+  drain?(): void;
   close(): void;
 }
 interface AddonPacketSocket {
@@ -81,7 +87,13 @@ interface AddonTimer {
   close(): void;
 }
 /** One call per readiness event (addon batchVersion 1; see native/src/vrrp_socket.cc). */
-type AddonOnDatagrams = (payloads: Buffer, meta: Int32Array, addresses: string[]) => void;
+type AddonOnDatagrams = (
+  payloads: Buffer,
+  meta: Int32Array,
+  addresses: string[],
+  /** Absent in addons built before it was added. */
+  receivedMs?: Float64Array,
+) => void;
 /** One call per datagram (addons built before batchVersion). */
 type AddonOnDatagram = (payload: Buffer, src: string, dst: string, ttl: number, ifindex: number) => void;
 interface Addon {
@@ -173,8 +185,9 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
   // The addon hands over every datagram of a readiness event in one call (one crossing into
   // JavaScript instead of one per datagram); each still reaches the listeners as its own object,
   // its payload a view of that call's fresh buffer, so listeners may keep it.
-  const onDatagrams: AddonOnDatagrams = (payloads, meta, addresses) => {
+  const onDatagrams: AddonOnDatagrams = (payloads, meta, addresses, receivedMs) => {
     const count = meta.length >> 2;
+    const readAt = receivedMs === undefined ? native.monotonicNowMs() : 0;
     for (let i = 0; i < count && !closed; i++) {
       const offset = meta[4 * i]!;
       deliver({
@@ -183,11 +196,12 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
         dst: addresses[2 * i + 1]!,
         ttl: meta[4 * i + 2]!,
         ifindex: meta[4 * i + 3]!,
+        rxMs: receivedMs?.[i] ?? readAt,
       });
     }
   };
   const onDatagram: AddonOnDatagram = (payload, src, dst, ttl, ifindex) => {
-    if (!closed) deliver({ payload, src, dst, ttl, ifindex });
+    if (!closed) deliver({ payload, src, dst, ttl, ifindex, rxMs: native.monotonicNowMs() });
   };
   const onError = (e: Error): void => {
     const err = toVipdError(e);
@@ -215,6 +229,9 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
     },
     send(payload, dst, src) {
       call(() => (src === undefined ? sock.send(payload, dst) : sock.send(payload, dst, src)));
+    },
+    drain() {
+      if (!closed) sock.drain?.();
     },
     close() {
       closed = true;

@@ -137,7 +137,10 @@ interface Instance {
   linkUp: boolean;
   peers: Map<string, PeerEntry & { lastSeenWallMs: number }>;
   counters: InstanceCounters;
-  inputs: Input[];
+  /** Inputs waiting to be stepped; `at`: when it happened (a datagram's receive time), null: now. */
+  inputs: { input: Input; at: number | null }[];
+  /** The `now` of the last step: a step never gets an earlier one. */
+  lastStepMs: number;
   handling: boolean;
   effects: Effect[];
   effectsRunning: boolean;
@@ -435,6 +438,7 @@ export class Engine<C> {
       peers: new Map(),
       counters: emptyCounters(),
       inputs: [],
+      lastStepMs: Number.NEGATIVE_INFINITY,
       handling: false,
       effects: [],
       effectsRunning: false,
@@ -452,11 +456,29 @@ export class Engine<C> {
       lastDecoded: null,
       routerKey: `router:${spec.name}`,
       onRouterTimeout: () => {
-        if (!inst.closed) this.#feed(inst, { type: "timeout" });
+        if (inst.closed) return;
+        // A master is declared dead only if its advert is not already waiting in our socket:
+        // after a stall the timer and the datagram are ready together, and the datagram (with
+        // the kernel's receive time) goes first. If it moved the deadline, this timeout is void.
+        if (inst.router.state === "backup" && inst.group.socket.drain) {
+          inst.group.socket.drain();
+          if (inst.closed) return;
+          const due = inst.router.nextDeadline;
+          if (due === null || due > this.#ports.clock.now()) {
+            this.#setRouterDeadline(inst, due);
+            return;
+          }
+        }
+        this.#feed(inst, { type: "timeout" });
       },
     };
     try {
       this.#prepareAnnouncements(inst);
+      // The adverts a takeover and a resignation send, encoded now rather than on the way out.
+      for (const dst of spec.unicastPeers ?? [spec.family === "ipv4" ? MULTICAST_V4 : MULTICAST_V6]) {
+        this.#advertPayload(inst, options.priority, dst);
+        this.#advertPayload(inst, 0, dst);
+      }
     } catch (err) {
       if (group.byVrid.size === 0) {
         group.socket.close();
@@ -672,13 +694,16 @@ export class Engine<C> {
 
   // ---------------------------------------------------------------- inputs
 
-  #feed(inst: Instance, input: Input): void {
-    inst.inputs.push(input);
+  /** `at`: when the input happened (a datagram's receive time); null: now. */
+  #feed(inst: Instance, input: Input, at: number | null = null): void {
+    inst.inputs.push({ input, at });
     if (inst.handling) return;
     inst.handling = true;
     try {
-      for (let next = inst.inputs.shift(); next !== undefined; next = inst.inputs.shift()) {
-        const now = this.#ports.clock.now();
+      for (let entry = inst.inputs.shift(); entry !== undefined; entry = inst.inputs.shift()) {
+        const next = entry.input;
+        const now = Math.max(inst.lastStepMs, entry.at ?? this.#ports.clock.now());
+        inst.lastStepMs = now;
         inst.currentInput = next;
         const step = inst.router.handle(now, next);
         this.#setRouterDeadline(inst, step.nextDeadline);
@@ -804,7 +829,8 @@ export class Engine<C> {
       this.#discard(group, inst, "unknown-peer", `${d.src} is not a configured unicast peer`);
       return;
     }
-    const now = this.#ports.clock.now();
+    // The kernel's receive time: Master_Down_Timer runs from the advert's arrival.
+    const now = d.rxMs ?? this.#ports.clock.now();
     const intervalMs = adverIntervalMs(advert);
     inst.counters.advertsReceived++;
     let peer = inst.peers.get(d.src);
@@ -842,14 +868,18 @@ export class Engine<C> {
     peer.lastSeenWallMs = Date.now();
     peer.advertsReceived++;
     if (inst.router.state !== "master") inst.lastAdvert = { src: d.src, at: now };
-    this.#feed(inst, {
-      type: "advert",
-      src: d.src,
-      priority: advert.priority,
-      adverIntervalMs: intervalMs,
-      version: advert.version,
-      addresses: advert.addresses,
-    });
+    this.#feed(
+      inst,
+      {
+        type: "advert",
+        src: d.src,
+        priority: advert.priority,
+        adverIntervalMs: intervalMs,
+        version: advert.version,
+        addresses: advert.addresses,
+      },
+      now,
+    );
   }
 
   #decode(group: SocketGroup, guess: Instance | undefined, d: VrrpDatagram): DecodeResult {

@@ -24,6 +24,8 @@ export interface VrrpDatagram {
   dst: string;
   ttl: number;
   ifindex: number;
+  /** When the kernel received it, on the ClockPort's clock; absent: when the engine handles it. */
+  rxMs?: number;
 }
 
 export interface VrrpSocketPort {
@@ -32,6 +34,8 @@ export interface VrrpSocketPort {
   onError(cb: (err: Error) => void): void;
   /** Sends with TTL / hop limit 255; throws on an OS error. */
   send(payload: Uint8Array, dst: string, src?: string): void;
+  /** Optional: hands the datagrams already queued to onDatagram now, before returning. */
+  drain?(): void;
   close(): void;
 }
 

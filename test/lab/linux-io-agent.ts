@@ -96,6 +96,8 @@ async function run(c: Command): Promise<unknown> {
           dst: d.dst,
           ttl: d.ttl,
           ifindex: d.ifindex,
+          rxMs: d.rxMs,
+          readMs: monotonicNowMs(),
         });
         if (c.closeOnFirst === true) sock.close();
       });
@@ -110,6 +112,25 @@ async function run(c: Command): Promise<unknown> {
       if (typeof src === "string") sock.send(payload, str(c, "dst"), src);
       else sock.send(payload, str(c, "dst"));
       return null;
+    }
+    case "stallThenDrain": {
+      // Blocks this process's event loop for `ms` (a stall), then drain(): the datagrams queued
+      // meanwhile must be delivered before drain() returns, stamped with their arrival.
+      const sock = vrrp.get(num(c, "handle"));
+      if (sock === undefined) throw new Error("no such socket");
+      const stallStartMs = monotonicNowMs();
+      while (monotonicNowMs() - stallStartMs < num(c, "ms")) {
+        // busy: nothing else runs
+      }
+      const stallEndMs = monotonicNowMs();
+      let delivered = 0;
+      sock.onDatagram(() => {
+        delivered++;
+      });
+      sock.drain();
+      const counted = delivered;
+      delivered = Number.NaN; // later deliveries are not drain()'s
+      return { stallStartMs, stallEndMs, drained: counted };
     }
     case "close": {
       const handle = num(c, "handle");

@@ -187,6 +187,44 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
     await agentB.call("close", { handle: hb });
   });
 
+  it.each(["ipv4", "ipv6"] as const)(
+    "%s: a stalled reader's drain() hands over the queued datagrams at once, each stamped with its kernel arrival",
+    async (family) => {
+      const { ha, hb } = await pair(family, true);
+      const src = family === "ipv4" ? a.ipv4 : a.ipv6LinkLocal;
+      const dst = family === "ipv4" ? "224.0.0.18" : "ff02::12";
+      const stall = agentB.call<{ stallStartMs: number; stallEndMs: number; drained: number }>(
+        "stallThenDrain",
+        {
+          handle: hb,
+          ms: 600,
+        },
+      );
+      await sleep(150); // b is now inside its stall
+      for (let vrid = 1; vrid <= 3; vrid++) {
+        await agentA.call("send", {
+          handle: ha,
+          payload: advert(family, src, dst, vrid),
+          dst,
+          src,
+        });
+      }
+      const r = await stall;
+      expect(r.drained).toBe(3);
+      const got = await agentB.waitFor(datagramsOf(hb), { count: 3 });
+      for (const d of got) {
+        const rx = d.rxMs as number;
+        const read = d.readMs as number;
+        // Arrived during the stall (the sends began 150 ms into a 600 ms stall) and read after it.
+        expect(rx).toBeGreaterThan(r.stallStartMs);
+        expect(rx).toBeLessThan(r.stallEndMs - 100);
+        expect(read).toBeGreaterThanOrEqual(r.stallEndMs);
+      }
+      await agentA.call("close", { handle: ha });
+      await agentB.call("close", { handle: hb });
+    },
+  );
+
   it("close() inside the datagram callback stops delivery cleanly; close is idempotent", async () => {
     const ra = await agentA.call<{ handle: number }>("openVrrp", {
       family: "ipv4",

@@ -101,6 +101,62 @@ describe("runtime engine: startup and takeover", () => {
     expect(world.clock.timers).toBe(1);
   });
 
+  it("Master_Down_Timer runs from the advert's receive time, never from a time before the last step", async () => {
+    const { world, engine } = await startEngine(BASE_YAML);
+    await world.clock.advance(1000);
+    const t0 = world.clock.t;
+    const at = (rxMs: number) => ({
+      payload: advertFrom({ priority: 200 }),
+      src: PEER,
+      dst: "224.0.0.18",
+      ttl: 255,
+      ifindex: 2,
+      rxMs,
+    });
+    // Received 0.4 ms before the engine handles it: the deadline counts from the arrival.
+    world.socket.deliver(at(t0 - 0.4));
+    // 5 ms later, a datagram stamped before the last step (t0 - 0.4) is stepped at that time: the
+    // router's clock never runs backwards, and the deadline stays at t0 - 0.4 + MDI (not t0 + 5 + MDI).
+    await world.clock.advance(5);
+    world.socket.deliver(at(t0 - 10));
+    expect(state(engine).counters.advertsReceived).toBe(2);
+    await world.clock.advanceTo(t0 - 0.4 + MDI_MS - 0.05);
+    expect(state(engine).state).toBe("backup");
+    await world.clock.advanceTo(t0 - 0.4 + MDI_MS + 0.05);
+    expect(state(engine).state).toBe("master");
+  });
+
+  it("the down timer first reads what waits in the socket: an advert received before the deadline keeps us backup", async () => {
+    for (const queued of [true, false]) {
+      const { world, engine } = await startEngine(BASE_YAML);
+      await world.clock.advance(1000);
+      const t = world.clock.t;
+      deliver(world, advertFrom({ priority: 200 }));
+      // The master's next advert reached the kernel 1 ms before the deadline, but the process
+      // did not read it before the timer woke it (a stall): it must count, with its receive time.
+      if (queued) {
+        world.socket.queued.push({
+          payload: advertFrom({ priority: 200 }),
+          src: PEER,
+          dst: "224.0.0.18",
+          ttl: 255,
+          ifindex: 2,
+          rxMs: t + MDI_MS - 1,
+        });
+      }
+      await world.clock.advanceTo(t + MDI_MS + 0.01);
+      expect(state(engine).state).toBe(queued ? "backup" : "master");
+      expect(world.socket.queued).toHaveLength(0);
+      if (queued) {
+        // The queued advert's receive time restarted the down timer.
+        await world.clock.advanceTo(t + 2 * MDI_MS - 1.05);
+        expect(state(engine).state).toBe("backup");
+        await world.clock.advanceTo(t + 2 * MDI_MS - 0.95);
+        expect(state(engine).state).toBe("master");
+      }
+    }
+  });
+
   it("a valid advert from a higher priority keeps us backup and fills the peer table", async () => {
     const { world, engine } = await startEngine(BASE_YAML);
     for (let i = 0; i < 10; i++) {

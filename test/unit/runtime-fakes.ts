@@ -117,6 +117,13 @@ export class FakeSocket implements VrrpSocketPort {
     if (!this.#cb) throw new Error("no datagram callback registered");
     this.#cb(d);
   }
+
+  /** Datagrams received by the kernel but not yet read: only drain() hands them over. */
+  readonly queued: VrrpDatagram[] = [];
+
+  drain(): void {
+    for (let d = this.queued.shift(); d !== undefined; d = this.queued.shift()) this.deliver(d);
+  }
 }
 
 export class FakeWorld {

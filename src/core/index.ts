@@ -157,7 +157,12 @@ const NO_RULES: readonly Rule[] = [];
 
 class VirtualRouter implements Router {
   readonly m: Machine;
-  lastRules: string[] = [];
+  /**
+   * The rows that fired for the last input, in order: the first `firedCount` entries (the array is
+   * reused from step to step; lastFiredRules() copies the ids out).
+   */
+  readonly fired: Rule[] = [];
+  firedCount = 0;
   lastDeadline: number | null = null;
 
   constructor(options: RouterOptions) {
@@ -202,7 +207,7 @@ class VirtualRouter implements Router {
     m.beginStep(now);
     m.prevPriority = m.priority;
     m.prevOpts = m.opts;
-    this.lastRules = [];
+    this.firedCount = 0;
 
     if (input.type === "timeout") {
       // Several timers may be due at once; each is handled if it is still armed and due after
@@ -224,7 +229,7 @@ class VirtualRouter implements Router {
     }
     m.rebaseTimers();
     this.lastDeadline = m.nextDeadline();
-    return { actions: m.actions, nextDeadline: this.lastDeadline };
+    return { actions: m.endStep(), nextDeadline: this.lastDeadline };
   }
 
   /** Environment inputs update the router's view of the world before the rules look at it. */
@@ -273,7 +278,7 @@ class VirtualRouter implements Router {
     let matched = false;
     for (const r of RULE_INDEX.get(m.state)?.get(ev.type) ?? NO_RULES) {
       if (r.when !== undefined && !r.when(m, ev)) continue;
-      this.lastRules.push(r.id);
+      this.fired[this.firedCount++] = r;
       r.act(m, ev);
       matched = true;
       if (r.continue !== true) return;
@@ -290,7 +295,9 @@ export function createRouter(options: RouterOptions): Router {
 /** The ids of the rules (rules.ts) that fired for the router's last input, in order. */
 export function lastFiredRules(router: Router): readonly string[] {
   assert(router instanceof VirtualRouter, "lastFiredRules: not a router from createRouter");
-  return router.lastRules;
+  const ids: string[] = [];
+  for (let i = 0; i < router.firedCount; i++) ids.push((router.fired[i] as Rule).id);
+  return ids;
 }
 
 /** Checks the router's invariants; returns the violations (empty when all hold). */

@@ -15,6 +15,25 @@ import type {
 
 export const DEFAULT_EFFECT_RETRY_MS = 5000;
 
+/**
+ * The action list of a step that emitted nothing: shared, and frozen so that a caller writing to
+ * it fails loudly instead of leaking into other steps.
+ */
+export const NO_ACTIONS: Action[] = Object.freeze([]) as unknown as Action[];
+
+const NO_TRACKERS: readonly TrackerResult[] = [];
+
+/** sendAdvert actions by priority, made once each: a master sends the same one every interval. */
+const SEND_ADVERT_ACTIONS: (Action | undefined)[] = [];
+function sendAdvertAction(priority: number): Action {
+  let a = SEND_ADVERT_ACTIONS[priority];
+  if (a === undefined) {
+    a = Object.freeze({ type: "sendAdvert", priority }) as Action;
+    SEND_ADVERT_ACTIONS[priority] = a;
+  }
+  return a;
+}
+
 export type TimerName = "adver" | "masterDown" | "fenceRetry" | "claim" | "effectRetry";
 /** Order in which timers due at the same time are handled. */
 export const TIMER_ORDER: readonly TimerName[] = [
@@ -124,7 +143,8 @@ export class Machine {
   state: RouterState = "initialize";
   /** The time of the input being handled (and of the last one, between inputs). */
   now = Number.NEGATIVE_INFINITY;
-  actions: Action[] = [];
+  /** This input's actions; NO_ACTIONS until the first is emitted (most steps emit none). */
+  actions: Action[] = NO_ACTIONS;
 
   // Environment, absorbed from inputs before the rules run.
   readonly trackers = new Map<string, TrackerResult>();
@@ -203,14 +223,28 @@ export class Machine {
   /** Starts handling an input at `now`: a fresh action list; memos of the last input end. */
   beginStep(now: number): void {
     this.now = now;
-    this.actions = [];
+    this.actions = NO_ACTIONS;
     this.#lastMismatch = null;
+  }
+
+  /**
+   * Ends the input: hands its actions over and lets go of them and of this input's memos, so
+   * nothing of a step outlives it here (objects kept until the next input would live a whole
+   * advert interval and be promoted to the old generation).
+   */
+  endStep(): Action[] {
+    const actions = this.actions;
+    this.actions = NO_ACTIONS;
+    this.#lastMismatch = null;
+    return actions;
   }
 
   // ---- derived values -------------------------------------------------------------------------
 
   get priority(): number {
-    return effectivePriority(this.opts.priority, this.trackers.values(), this.maintenance);
+    // Asked several times per input: without trackers no iterator is needed.
+    const trackers = this.trackers.size === 0 ? NO_TRACKERS : this.trackers.values();
+    return effectivePriority(this.opts.priority, trackers, this.maintenance);
   }
 
   get isOwner(): boolean {
@@ -226,6 +260,7 @@ export class Machine {
   /** Why the router must be in Fault, or null. Link first, then trackers by name, then effects. */
   get faultCause(): string | null {
     if (!this.linkUp) return "link down";
+    if (this.trackers.size === 0) return this.effectFault;
     const names = [...this.trackers.keys()].sort();
     for (const name of names) {
       const t = this.trackers.get(name);
@@ -401,7 +436,8 @@ export class Machine {
   // ---- effects --------------------------------------------------------------------------------
 
   emit(action: Action): void {
-    this.actions.push(action);
+    if (this.actions === NO_ACTIONS) this.actions = [action];
+    else this.actions.push(action);
   }
 
   notify(event: NotifyEvent, detail: string): void {
@@ -414,7 +450,7 @@ export class Machine {
 
   /** Sends an advert with our effective priority and restarts the Adver_Timer (RFC 9568 §6.4.3). */
   sendAdvert(): void {
-    this.emit({ type: "sendAdvert", priority: this.priority });
+    this.emit(sendAdvertAction(this.priority));
     this.lastAdvertSentAt = this.now;
     this.timers.adver = this.now + this.opts.adverIntervalMs;
   }
@@ -425,16 +461,22 @@ export class Machine {
    * clients that followed us during a split come back even when the winner had never heard us.
    */
   sendFarewell(): void {
-    this.emit({ type: "sendAdvert", priority: this.priority });
+    this.emit(sendAdvertAction(this.priority));
   }
 
   /** A master gives up (RFC 9568 §6.4.3 shutdown): a priority-0 advert; leaving Master removes the VIPs. */
   sendResign(): void {
-    this.emit({ type: "sendAdvert", priority: 0 });
+    this.emit(sendAdvertAction(0));
   }
 
   armMasterDown(kind: MasterDownKind): void {
-    this.masterDownStart = { at: this.now, kind };
+    // The start object is internal (never handed out): reused rather than replaced on every advert.
+    const start = this.masterDownStart;
+    if (start === null) this.masterDownStart = { at: this.now, kind };
+    else {
+      start.at = this.now;
+      start.kind = kind;
+    }
     this.timers.masterDown = this.now + (kind === "full" ? this.masterDownMs() : this.skewMs());
   }
 
@@ -506,7 +548,11 @@ export class Machine {
     this.withdrawClaim(true);
     if (this.opts.version === 3) this.masterAdverIntervalMs = adverIntervalMs;
     this.masterAddress = src;
-    this.peer = srcMac === undefined ? { address: src } : { address: src, mac: srcMac };
+    // Peers are never mutated: the same master heard again keeps its object.
+    const p = this.peer;
+    if (p === null || p.address !== src || p.mac !== srcMac) {
+      this.peer = srcMac === undefined ? { address: src } : { address: src, mac: srcMac };
+    }
     this.peerResigned = false;
     this.preemptTarget = null;
     this.timers.fenceRetry = null;
@@ -578,7 +624,7 @@ export class Machine {
 
   /** Fault: a master (or a claimant, in leaveCurrent) resigns first (priority-0 advert, VIPs removed); a fence is cancelled. */
   enterFault(reason: string): void {
-    if (this.state === "master") this.emit({ type: "sendAdvert", priority: 0 });
+    if (this.state === "master") this.emit(sendAdvertAction(0));
     this.leaveCurrent();
     this.clearTimers();
     this.masterAddress = null;
@@ -591,7 +637,7 @@ export class Machine {
 
   /** Initialize after a shutdown: a master resigns (RFC 9568 §6.4.3), a fence is cancelled. */
   enterInitialize(reason: string): void {
-    if (this.state === "master") this.emit({ type: "sendAdvert", priority: 0 });
+    if (this.state === "master") this.emit(sendAdvertAction(0));
     this.leaveCurrent();
     this.clearTimers();
     this.masterAddress = null;

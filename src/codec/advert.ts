@@ -11,7 +11,7 @@
 //   8..: N addresses (4 or 16 bytes each)       8..: N IPv4 addresses, then 8 bytes auth data
 
 import type { Family } from "../core/types.js";
-import { internetChecksum, sumWords, verifyInternetChecksum } from "./checksum.js";
+import { foldCarries, internetChecksum, sumWords, verifyInternetChecksum } from "./checksum.js";
 import { addressLength, formatIp, isIpv6LinkLocalBytes, parseIp } from "./ip.js";
 
 /** IP protocol / next header number of VRRP. */
@@ -116,6 +116,26 @@ export function vrrpPseudoHeader(ctx: WireContext, length: number): Uint8Array |
   const size = addressLength(ctx.family);
   if (src === null || dst === null || src.length !== size || dst.length !== size) return null;
   return ctx.family === "ipv4" ? pseudoHeaderIpv4(src, dst, length) : pseudoHeaderIpv6(src, dst, length);
+}
+
+/**
+ * The ones' complement sum of the pseudo-header's words straight from the parsed addresses (no
+ * pseudo-header built), unfolded; null when they are not addresses of `family`. Adding it to the
+ * message's words gives the same folded sum as summing vrrpPseudoHeader() and the message.
+ */
+function pseudoWordsSum(
+  family: Family,
+  src: Uint8Array | null,
+  dst: Uint8Array | null,
+  length: number,
+): number | null {
+  const size = addressLength(family);
+  if (src === null || dst === null || src.length !== size || dst.length !== size) return null;
+  const addresses = sumWords(dst, sumWords(src));
+  // IPv4: zero byte + protocol, then the 16-bit length. IPv6: the 32-bit length, then 3 zero bytes + next header.
+  return family === "ipv4"
+    ? addresses + VRRP_PROTOCOL + (length & 0xffff)
+    : addresses + Math.floor(length / 0x10000) + (length & 0xffff) + VRRP_PROTOCOL;
 }
 
 /** The ones' complement sum of the pseudo-header alone (test helper: 0xffff means it adds nothing). */
@@ -251,20 +271,43 @@ export function checkChecksum(
   payload: Uint8Array,
   ctx: DecodeContext,
 ): Invalid | { type: "checksum-ok"; form: ChecksumForm | "v2" } {
+  return checkChecksumOf(payload, ctx, parseIp(ctx.src), parseIp(ctx.dst));
+}
+
+const CHECKSUM_V2: { type: "checksum-ok"; form: ChecksumForm | "v2" } = { type: "checksum-ok", form: "v2" };
+const CHECKSUM_PSEUDO: { type: "checksum-ok"; form: ChecksumForm | "v2" } = {
+  type: "checksum-ok",
+  form: "pseudo-header",
+};
+const CHECKSUM_MESSAGE: { type: "checksum-ok"; form: ChecksumForm | "v2" } = {
+  type: "checksum-ok",
+  form: "message-only",
+};
+
+/** The stored checksum as text, for failure details only. */
+function storedChecksum(payload: Uint8Array): string {
+  return `0x${(((payload[6] as number) << 8) | (payload[7] as number)).toString(16).padStart(4, "0")}`;
+}
+
+/** checkChecksum with the IP source and destination already parsed (decodeAdvert parses them once). */
+function checkChecksumOf(
+  payload: Uint8Array,
+  ctx: DecodeContext,
+  src: Uint8Array | null,
+  dst: Uint8Array | null,
+): Invalid | { type: "checksum-ok"; form: ChecksumForm | "v2" } {
   const version = (payload[0] as number) >> 4;
-  const stored = `0x${(((payload[6] as number) << 8) | (payload[7] as number)).toString(16).padStart(4, "0")}`;
   if (version === 2) {
     return verifyInternetChecksum(payload)
-      ? { type: "checksum-ok", form: "v2" }
-      : invalid("checksum", `checksum ${stored} does not match the VRRPv2 message`);
+      ? CHECKSUM_V2
+      : invalid("checksum", `checksum ${storedChecksum(payload)} does not match the VRRPv2 message`);
   }
-  const pseudo = vrrpPseudoHeader(ctx, payload.length);
-  if (pseudo !== null && verifyInternetChecksum(pseudo, payload))
-    return { type: "checksum-ok", form: "pseudo-header" };
-  if (ctx.family === "ipv4" && verifyInternetChecksum(payload))
-    return { type: "checksum-ok", form: "message-only" };
+  const pseudo = pseudoWordsSum(ctx.family, src, dst, payload.length);
+  if (pseudo !== null && foldCarries(sumWords(payload, pseudo)) === 0xffff) return CHECKSUM_PSEUDO;
+  if (ctx.family === "ipv4" && verifyInternetChecksum(payload)) return CHECKSUM_MESSAGE;
   // Without a pseudo-header the checksum cannot be judged: the context itself is inconsistent.
-  if (pseudo === null) return checkFamily(ctx) ?? invalid("checksum", "no pseudo-header");
+  if (pseudo === null) return checkFamilyOf(ctx, src, dst) ?? invalid("checksum", "no pseudo-header");
+  const stored = storedChecksum(payload);
   const detail =
     ctx.family === "ipv6"
       ? `checksum ${stored} does not match the IPv6 pseudo-header form`
@@ -303,15 +346,17 @@ export function checkLinkLocal(payload: Uint8Array, ctx: DecodeContext): Invalid
 
 /** The packet's IP source and destination must be addresses of the family the socket is for. */
 export function checkFamily(ctx: DecodeContext): Invalid | null {
+  return checkFamilyOf(ctx, parseIp(ctx.src), parseIp(ctx.dst));
+}
+
+/** checkFamily with the IP source and destination already parsed. */
+function checkFamilyOf(ctx: DecodeContext, src: Uint8Array | null, dst: Uint8Array | null): Invalid | null {
   const size = addressLength(ctx.family);
-  for (const [name, text] of [
-    ["source", ctx.src],
-    ["destination", ctx.dst],
-  ] as const) {
-    const bytes = parseIp(text);
-    if (bytes === null || bytes.length !== size) {
-      return invalid("family", `IP ${name} ${JSON.stringify(text)} is not an ${ctx.family} address`);
-    }
+  if (src === null || src.length !== size) {
+    return invalid("family", `IP source ${JSON.stringify(ctx.src)} is not an ${ctx.family} address`);
+  }
+  if (dst === null || dst.length !== size) {
+    return invalid("family", `IP destination ${JSON.stringify(ctx.dst)} is not an ${ctx.family} address`);
   }
   return null;
 }
@@ -348,10 +393,16 @@ export function decodeAdvert(payload: Uint8Array, ctx: DecodeContext): DecodeRes
   const early =
     checkTtl(ctx) ?? checkVersion(payload, ctx) ?? checkType(payload) ?? checkLength(payload, ctx);
   if (early !== null) return early;
-  const checksum = checkChecksum(payload, ctx);
+  // The IP source and destination, parsed once for the checksum and the family rungs.
+  const src = parseIp(ctx.src);
+  const dst = parseIp(ctx.dst);
+  const checksum = checkChecksumOf(payload, ctx, src, dst);
   if (checksum.type === "invalid") return checksum;
   const late =
-    checkAddressCount(payload) ?? checkInterval(payload) ?? checkLinkLocal(payload, ctx) ?? checkFamily(ctx);
+    checkAddressCount(payload) ??
+    checkInterval(payload) ??
+    checkLinkLocal(payload, ctx) ??
+    checkFamilyOf(ctx, src, dst);
   if (late !== null) return late;
   return { type: "ok", advert: readAdvert(payload, ctx.family), checksumForm: checksum.form };
 }

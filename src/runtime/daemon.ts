@@ -131,14 +131,13 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
   const lagGuard = new LagGuard({
     now: () => ports.clock.now(),
     instances: () =>
-      engine.status().instances.map((i) => {
+      engine.lagView().map((i) => {
         const own = running.instances[i.name]?.adverIntervalMs ?? 1000;
-        const master = i.peers.find((p) => p.address === i.master);
         const since = masterSince.get(i.name);
         return {
           name: i.name,
           state: i.state,
-          adverIntervalMs: master ? Math.min(own, master.adverIntervalMs) : own,
+          adverIntervalMs: i.masterAdverIntervalMs === null ? own : Math.min(own, i.masterAdverIntervalMs),
           ...(since === undefined ? {} : { masterSinceMs: since }),
         };
       }),

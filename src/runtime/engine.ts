@@ -149,7 +149,8 @@ interface Instance {
   idleWaiters: (() => void)[];
   installed: Set<string>;
   plan: AnnouncePlan | null;
-  advertCache: Map<string, Uint8Array>;
+  /** Encoded adverts by destination, then by priority (a master sends the same one every interval). */
+  advertCache: Map<string, (Uint8Array | undefined)[]>;
   frameCache: Map<string, Frame>;
   /** The last valid advert heard while not master (the master we followed). */
   lastAdvert: { src: string; at: number } | null;
@@ -174,7 +175,12 @@ interface Instance {
  * milliseconds (a log write, a script spawn). Any other step keeps the core's order.
  */
 function takeoverFirst(actions: readonly Action[]): readonly Action[] {
-  const takeover = actions.some((a) => a.type === "stateChanged" && a.to === "master");
+  // A plain loop: this runs on every step, and most steps have no action at all.
+  let takeover = false;
+  for (let i = 0; i < actions.length && !takeover; i++) {
+    const a = actions[i] as Action;
+    takeover = a.type === "stateChanged" && a.to === "master";
+  }
   if (!takeover) return actions;
   const urgent = (a: Action) => a.type === "sendAdvert" || a.type === "addVips" || a.type === "announce";
   return [...actions.filter(urgent), ...actions.filter((a) => !urgent(a))];
@@ -355,6 +361,26 @@ export class Engine<C> {
       },
       instances: [...this.#instances.values()].map((i) => this.#instanceStatus(i)),
     };
+  }
+
+  /**
+   * What the event-loop lag guard reads once a second, without the copies status() makes: each
+   * instance's state and the interval of the master it hears (from that peer's last advert; null
+   * when there is none or it was not heard).
+   */
+  lagView(): { name: string; state: RouterState; masterAdverIntervalMs: number | null }[] {
+    const out: { name: string; state: RouterState; masterAdverIntervalMs: number | null }[] = [];
+    for (const inst of this.#instances.values()) {
+      const r = inst.router;
+      const master = r.state === "master" ? inst.advertSource : r.masterAddress;
+      const peer = master === null ? undefined : inst.peers.get(master);
+      out.push({
+        name: inst.spec.name,
+        state: r.state,
+        masterAdverIntervalMs: peer?.adverIntervalMs ?? null,
+      });
+    }
+    return out;
   }
 
   /** The deadline the protocol timer is armed at (tests). */
@@ -696,33 +722,42 @@ export class Engine<C> {
 
   /** `at`: when the input happened (a datagram's receive time); null: now. */
   #feed(inst: Instance, input: Input, at: number | null = null): void {
-    inst.inputs.push({ input, at });
-    if (inst.handling) return;
+    if (inst.handling || inst.inputs.length > 0) {
+      inst.inputs.push({ input, at });
+      if (inst.handling) return;
+    }
     inst.handling = true;
     try {
+      // The usual case, nothing queued: this input is stepped without a queue entry.
+      if (inst.inputs.length === 0) this.#step(inst, input, at);
       for (let entry = inst.inputs.shift(); entry !== undefined; entry = inst.inputs.shift()) {
-        const next = entry.input;
-        const now = Math.max(inst.lastStepMs, entry.at ?? this.#ports.clock.now());
-        inst.lastStepMs = now;
-        inst.currentInput = next;
-        const step = inst.router.handle(now, next);
-        this.#setRouterDeadline(inst, step.nextDeadline);
-        const actions = takeoverFirst(step.actions);
-        // Fencing mode: a master that yields removes its VIPs and then tells the preempting router
-        // with a priority-0 advert that they are released; it claims on that advert. The removal is
-        // asynchronous, so the release waits behind it in the effect queue. Other adverts (and a
-        // resign sent before the removal, as at shutdown) go out at once.
-        let removing = false;
-        for (const action of actions) {
-          if (action.type === "removeVips") removing = true;
-          if (removing && action.type === "sendAdvert" && action.priority === 0) {
-            this.#enqueue(inst, { type: "release" });
-          } else this.#dispatch(inst, action, now);
-        }
+        this.#step(inst, entry.input, entry.at);
       }
     } finally {
       inst.currentInput = null;
       inst.handling = false;
+    }
+  }
+
+  /** One input through the router, its actions dispatched (only from #feed). */
+  #step(inst: Instance, input: Input, at: number | null): void {
+    const now = Math.max(inst.lastStepMs, at ?? this.#ports.clock.now());
+    inst.lastStepMs = now;
+    inst.currentInput = input;
+    const step = inst.router.handle(now, input);
+    this.#setRouterDeadline(inst, step.nextDeadline);
+    const actions = takeoverFirst(step.actions);
+    // Fencing mode: a master that yields removes its VIPs and then tells the preempting router
+    // with a priority-0 advert that they are released; it claims on that advert. The removal is
+    // asynchronous, so the release waits behind it in the effect queue. Other adverts (and a
+    // resign sent before the removal, as at shutdown) go out at once.
+    let removing = false;
+    for (let i = 0; i < actions.length; i++) {
+      const action = actions[i] as Action;
+      if (action.type === "removeVips") removing = true;
+      if (removing && action.type === "sendAdvert" && action.priority === 0) {
+        this.#enqueue(inst, { type: "release" });
+      } else this.#dispatch(inst, action, now);
     }
   }
 
@@ -867,7 +902,15 @@ export class Engine<C> {
     peer.lastSeenMs = now;
     peer.lastSeenWallMs = Date.now();
     peer.advertsReceived++;
-    if (inst.router.state !== "master") inst.lastAdvert = { src: d.src, at: now };
+    if (inst.router.state !== "master") {
+      // Updated in place (it is copied into a timeline, never handed out): one object per master.
+      const last = inst.lastAdvert;
+      if (last === null) inst.lastAdvert = { src: d.src, at: now };
+      else {
+        last.src = d.src;
+        last.at = now;
+      }
+    }
     this.#feed(
       inst,
       {
@@ -962,8 +1005,8 @@ export class Engine<C> {
   }
 
   #advertPayload(inst: Instance, priority: number, dst: string): Uint8Array {
-    const key = `${priority}|${dst}`;
-    const cached = inst.advertCache.get(key);
+    let byPriority = inst.advertCache.get(dst);
+    const cached = byPriority?.[priority];
     if (cached) return cached;
     const o = inst.options;
     const advert: Advert =
@@ -990,26 +1033,38 @@ export class Engine<C> {
       dst,
       checksumForm: inst.spec.family === "ipv6" ? "pseudo-header" : inst.spec.checksumForm,
     });
-    if (inst.advertCache.size > 64) inst.advertCache.clear();
-    inst.advertCache.set(key, payload);
+    // Bounded: 256 priorities for each destination of the configuration.
+    if (byPriority === undefined) {
+      byPriority = [];
+      inst.advertCache.set(dst, byPriority);
+    }
+    byPriority[priority] = payload;
     return payload;
   }
 
   #sendAdvert(inst: Instance, priority: number): void {
-    const dsts = inst.spec.unicastPeers ?? [inst.spec.family === "ipv4" ? MULTICAST_V4 : MULTICAST_V6];
+    const peers = inst.spec.unicastPeers;
     let failure: string | null = null;
-    for (const dst of dsts) {
-      try {
-        inst.group.socket.send(this.#advertPayload(inst, priority, dst), dst, inst.advertSource);
-        inst.counters.advertsSent++;
-      } catch (err) {
-        inst.counters.advertSendErrors++;
-        failure = `advert to ${dst}: ${errorMessage(err)}`;
-      }
+    if (peers === null) {
+      failure = this.#sendAdvertTo(inst, priority, inst.spec.family === "ipv4" ? MULTICAST_V4 : MULTICAST_V6);
+    } else {
+      for (const dst of peers) failure = this.#sendAdvertTo(inst, priority, dst) ?? failure;
     }
     if (failure !== null) {
       inst.log.warn({ error: failure }, "advert send failed");
       this.#feed(inst, { type: "effectFailed", effect: "sendAdvert", error: failure });
+    }
+  }
+
+  /** Sends one advert; the failure text, or null when it went out. */
+  #sendAdvertTo(inst: Instance, priority: number, dst: string): string | null {
+    try {
+      inst.group.socket.send(this.#advertPayload(inst, priority, dst), dst, inst.advertSource);
+      inst.counters.advertsSent++;
+      return null;
+    } catch (err) {
+      inst.counters.advertSendErrors++;
+      return `advert to ${dst}: ${errorMessage(err)}`;
     }
   }
 

@@ -33,6 +33,11 @@ export class Scheduler {
   #seq = 0;
   #armedAt: number | null = null;
   #firing = false;
+  /**
+   * The entry #fire removed last, before running it: a callback that sets its own key again (a
+   * master's Adver_Timer, every interval) gets this object back instead of a new one.
+   */
+  #spare: Entry | null = null;
   #closed = false;
   /** Largest observed lateness (fire time minus earliest due deadline), in ms. */
   worstLatenessMs = 0;
@@ -55,7 +60,16 @@ export class Scheduler {
     }
     const e = this.#entries.get(key);
     if (e === undefined) {
-      const entry: Entry = { key, at, run, seq: this.#seq++, index: this.#heap.length };
+      const spare = this.#spare;
+      let entry: Entry;
+      if (spare !== null && spare.key === key) {
+        this.#spare = null;
+        entry = spare;
+        entry.at = at;
+        entry.run = run;
+        entry.seq = this.#seq++;
+        entry.index = this.#heap.length;
+      } else entry = { key, at, run, seq: this.#seq++, index: this.#heap.length };
       this.#entries.set(key, entry);
       this.#heap.push(entry);
       this.#up(entry.index);
@@ -139,6 +153,7 @@ export class Scheduler {
         budget--;
         if (earliestDue === null || e.at < earliestDue) earliestDue = e.at;
         this.#remove(e);
+        this.#spare = e;
         e.run(now);
         if (this.#closed) return;
       }

@@ -139,3 +139,22 @@ describe("handle() asserts its contract", () => {
     expect(d.fire().actions).toEqual([{ type: "sendAdvert", priority: 100 }]);
   });
 });
+
+describe("a step's results belong to that step (the router reuses its own buffers)", () => {
+  it("fired rules and actions read after later steps are unchanged; a step with no action cannot be written to", () => {
+    const d = new Driver();
+    const startup = d.start(0);
+    const startupRules = d.rules();
+    const followed = d.feed(advert({ priority: 200 }), 100);
+    const followRules = d.rules();
+    expect(followed.actions).toEqual([]);
+    expect(() => (followed.actions as unknown[]).push({ type: "sendAdvert", priority: 1 })).toThrow(
+      TypeError,
+    );
+    d.feed(advert({ priority: 200 }), 200);
+    expect(startupRules).toEqual(["init-startup-backup"]);
+    expect(followRules).toEqual(["backup-rx-follow"]);
+    expect(startup.actions.map((a) => a.type)).toEqual(["stateChanged", "notify"]);
+    expect(d.feed(advert({ priority: 200 }), 300).actions).toEqual([]);
+  });
+});

@@ -180,6 +180,18 @@ describe("runtime engine: startup and takeover", () => {
     });
   });
 
+  it("lagView gives each instance's state and the interval its master advertises, as status() would", async () => {
+    const { world, engine } = await startEngine(BASE_YAML);
+    expect(engine.lagView()).toEqual([{ name: "web", state: "backup", masterAdverIntervalMs: null }]);
+    deliver(world, advertFrom({ priority: 200, intervalCs: 50 }));
+    expect(engine.lagView()).toEqual([{ name: "web", state: "backup", masterAdverIntervalMs: 500 }]);
+    const s = state(engine);
+    expect(s.peers.find((p) => p.address === s.master)?.adverIntervalMs).toBe(500);
+    // The master goes quiet: we take over, and as master no peer's interval applies.
+    await world.clock.advance(5000);
+    expect(engine.lagView()).toEqual([{ name: "web", state: "master", masterAdverIntervalMs: null }]);
+  });
+
   it("a corrupt datagram is counted, logged once per window, and touches neither state nor timer", async () => {
     const { world, engine, lines } = await startEngine(BASE_YAML);
     const armed = world.clock.armed;

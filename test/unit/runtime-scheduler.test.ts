@@ -96,6 +96,24 @@ describe("Scheduler", () => {
     expect(ran).toEqual(["x", "y", "z"]);
   });
 
+  it("a key that fired and is set again from its own callback counts as newly set (ties after older keys)", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const ran: string[] = [];
+    const a = () => {
+      ran.push("a");
+      if (ran.length < 3) s.set("a", 20, a);
+    };
+    s.set("a", 10, a);
+    s.set("b", 20, () => ran.push("b"));
+    clock.advance(10);
+    expect(s.deadline("a")).toBe(20);
+    clock.advance(20);
+    expect(ran).toEqual(["a", "b", "a"]);
+    expect(s.has("a")).toBe(false);
+    expect(s.nextDeadline).toBeNull();
+  });
+
   it("a callback may set, move or clear keys; those due now run in the same fire", () => {
     const clock = new ManualClock();
     const s = new Scheduler(clock);

@@ -2,7 +2,11 @@
 // lazily loaded part instead of a few hundred modules resolved one by one (`vipd run` reaches
 // READY in about two thirds of the time). bin/vipd.js prefers the bundle when it is at least as
 // new as dist/src; run after `tsc -p tsconfig.build.json` (npm run build:ts does both).
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// Chunk names carry a content hash: without this, every build would leave the last one's behind.
+rmSync("dist/bundle", { recursive: true, force: true });
 
 await build({
   entryPoints: ["dist/src/cli/main.js"],

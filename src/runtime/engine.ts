@@ -45,6 +45,8 @@ import {
 
 export { EX_CONFIG, EX_NOPERM, EX_OSERR, EX_SOFTWARE, EXIT_OK };
 
+/** How long before a backup's down timer the process wakes, to be awake when it fires. */
+export const TAKEOVER_WAKE_EARLY_MS = 0.3;
 const MULTICAST_V4 = "224.0.0.18";
 const MULTICAST_V6 = "ff02::12";
 /** Bound on waiting for VIP removals at shutdown or instance removal. */
@@ -763,7 +765,9 @@ export class Engine<C> {
 
   #setRouterDeadline(inst: Instance, at: number | null): void {
     if (inst.closed) return;
-    this.#scheduler.set(inst.routerKey, at, inst.onRouterTimeout);
+    // A backup's deadline is a takeover (or nothing): be awake for it (scheduler.ts).
+    const early = inst.router.state === "backup" ? TAKEOVER_WAKE_EARLY_MS : 0;
+    this.#scheduler.set(inst.routerKey, at, inst.onRouterTimeout, early);
   }
 
   #onLinkChange(ifname: string, up: boolean): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeAdvert, encodeAdvert } from "../../src/codec/advert.js";
 import { configToSpecs } from "../../src/runtime/config-view.js";
-import { Engine, EX_CONFIG } from "../../src/runtime/engine.js";
+import { Engine, EX_CONFIG, TAKEOVER_WAKE_EARLY_MS } from "../../src/runtime/engine.js";
 import { BASE_YAML, captureLogger, config, FakeWorld, flush, startEngine } from "./runtime-fakes.js";
 
 // priority 100, 1 s, v3: Master_Down_Interval = 3 * 1000 + (256 - 100) * 1000 / 256
@@ -59,7 +59,8 @@ describe("runtime engine: startup and takeover", () => {
     const t0 = 1000;
     expect(state(engine).state).toBe("backup");
     expect(world.clock.timers).toBe(1);
-    expect(world.clock.armed).toBeCloseTo(t0 + MDI_MS, 6);
+    // armed a little before the deadline: the backup is awake when it comes (scheduler.ts)
+    expect(world.clock.armed).toBeCloseTo(t0 + MDI_MS - TAKEOVER_WAKE_EARLY_MS, 6);
     expect(world.notifications).toContain("READY=1\nSTATUS=web: BACKUP");
     expect(world.events).toHaveLength(0);
     expect(world.sockets).toHaveLength(1);

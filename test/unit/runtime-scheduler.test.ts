@@ -145,6 +145,41 @@ describe("Scheduler", () => {
     expect(clock.armed).toBe(1);
   });
 
+  it("wakeEarlyMs: armed that much early, waits the rest out awake and runs on time, never before", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const ran: number[] = [];
+    s.set("down", 100, (now) => ran.push(now), 0.3);
+    expect(clock.armed).toBeCloseTo(99.7, 9);
+    // Each clock read moves time on by 0.01 ms, as a real clock does while the loop waits.
+    let reads = 0;
+    clock.now = () => {
+      reads++;
+      clock.t += 0.01;
+      return clock.t;
+    };
+    clock.advance(99.7);
+    expect(ran).toHaveLength(1);
+    expect(ran[0]!).toBeGreaterThanOrEqual(100);
+    expect(ran[0]!).toBeLessThan(100.02);
+    expect(reads).toBeGreaterThan(20); // it waited, reading the clock, instead of running early
+    expect(s.fires).toBe(1);
+    expect(() => s.set("x", 1, () => {}, 1.5)).toThrow(/wakeEarlyMs 1.5/);
+    expect(() => s.set("x", 1, () => {}, -0.1)).toThrow(/wakeEarlyMs/);
+  });
+
+  it("wakeEarlyMs with a clock that does not move: nothing runs early, the timer is re-armed at the deadline", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const ran: number[] = [];
+    s.set("down", 100, (now) => ran.push(now), 0.3);
+    clock.advance(99.7);
+    expect(ran).toEqual([]);
+    expect(clock.armed).toBe(100);
+    clock.advance(100);
+    expect(ran).toEqual([100]);
+  });
+
   it("clearPrefix and close", () => {
     const clock = new ManualClock();
     const s = new Scheduler(clock);

@@ -3,9 +3,8 @@
 // setScheduling(realtimePriority: number, nice: number | null, rttimeUs: number)
 //   -> { realtime: errno, nice: errno, threads: number }
 //   Each field is 0 on success, -1 when not asked for, else the errno of the failed call.
-//   realtimePriority 1..99: SCHED_RR for every thread of the process: the calling (event-loop)
-//     thread at that priority, the others (V8's GC helpers, the libuv pool: the event loop may
-//     wait for them) one below it, RLIMIT_RTTIME set to rttimeUs first so a thread that
+//   realtimePriority 1..99: SCHED_RR for every thread of the process (V8's GC helpers and the libuv
+//     pool too: the event loop waits for them), RLIMIT_RTTIME set to rttimeUs first so a thread that
 //     spins that long without sleeping is killed (soft = hard limit: SIGKILL) instead of freezing
 //     the machine; new children (hook scripts) start without it (SCHED_RESET_ON_FORK); 0: left alone.
 //   nice -20..19: setpriority for every thread (Linux applies it per thread); null: left alone.
@@ -80,14 +79,9 @@ Napi::Value SetScheduling(const Napi::CallbackInfo& info) {
       if (setrlimit(RLIMIT_RTTIME, &lim) != 0) rt_err = errno;
     }
     if (rt_err == 0) {
-      // The calling (event-loop) thread gets `rt`, every other thread one less: they still run
-      // before ordinary processes (the event loop may wait for a GC helper), but a helper busy
-      // with concurrent marking can never hold the event loop off for a round-robin quantum
-      // (100 ms), which equal priorities allowed (seen as 35-43 ms timer lateness under stress).
-      const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+      sched_param param{};
+      param.sched_priority = rt;
       for (pid_t tid : threads) {
-        sched_param param{};
-        param.sched_priority = tid == self || rt == 1 ? rt : rt - 1;
         if (sched_setscheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, &param) != 0 && errno != ESRCH) {
           rt_err = errno;
           break;

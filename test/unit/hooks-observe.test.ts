@@ -12,7 +12,7 @@ import { loadConfigText } from "../../src/config/index.js";
 import type { Input } from "../../src/core/types.js";
 import { FENCE_HISTORY_LIMIT, Hooks, type HooksOptions } from "../../src/hooks/index.js";
 import type { DaemonEvents } from "../../src/runtime/engine.js";
-import { VipdMetrics } from "../../src/runtime/metrics.js";
+import { type HooksSource, VipdMetrics } from "../../src/runtime/metrics.js";
 import { Operations } from "../../src/runtime/operations.js";
 import type { FenceAttempt, TrackerState } from "../../src/runtime/status.js";
 import { silent, type TempDir, tempDir, waitFor } from "./hooks-helpers.js";
@@ -253,19 +253,25 @@ instances:
     });
     expect(s.syncGroups.pair?.state).toBe("fault");
 
-    const metricsEngine = await startEngine(`
-instances:
-  web: { interface: eth0, vrid: 51, virtual_ips: [192.0.2.100/24] }
-`);
-    cleanups.push(() => metricsEngine.engine.stop());
-    const metrics = new VipdMetrics(metricsEngine.engine, { version: "t", hooks });
-    cleanups.push(() => metrics.close());
+    const metrics = await hooksMetrics(hooks);
     const text = await metrics.text();
     expect(metric(text, "vipd_tracker_fault", { instance: "web", tracker: "interface:eth1" })).toBe(1);
     expect(metric(text, "vipd_tracker_up", { instance: "web", tracker: "interface:eth1" })).toBe(0);
     expect(metric(text, "vipd_tracker_fault", { instance: "db", tracker: "sync_group:pair" })).toBe(1);
   });
 });
+
+/** Prometheus metrics over an engine with one instance "web", reading `hooks` (closed after the test). */
+async function hooksMetrics(hooks: HooksSource): Promise<VipdMetrics> {
+  const { engine } = await startEngine(`
+instances:
+  web: { interface: eth0, vrid: 51, virtual_ips: [192.0.2.100/24] }
+`);
+  cleanups.push(() => engine.stop());
+  const metrics = new VipdMetrics(engine, { version: "t", hooks });
+  cleanups.push(() => metrics.close());
+  return metrics;
+}
 
 const fenceYaml = (agents: string[][], extra = "") => `
 global: { router_id: lb2, metrics_listen: false, notify_timeout: 300ms, notify_retries: 1 }
@@ -303,13 +309,7 @@ describe("fence history", () => {
     const ok = t.script("ok", "cat >/dev/null; exit 0");
     const engine = fakeEngine();
     const hooks = hooksOn(engine);
-    const metricsEngine = await startEngine(`
-instances:
-  web: { interface: eth0, vrid: 51, virtual_ips: [192.0.2.100/24] }
-`);
-    cleanups.push(() => metricsEngine.engine.stop());
-    const metrics = new VipdMetrics(metricsEngine.engine, { version: "t", hooks });
-    cleanups.push(() => metrics.close());
+    const metrics = await hooksMetrics(hooks);
 
     // Level 1 fails (exit 3), level 2 succeeds.
     hooks.configure(loadConfigText(fenceYaml([[fail], [ok]]), "vipd.yaml"));
@@ -463,13 +463,7 @@ instances:
     expect(readFileSync(log, "utf8")).toContain("2 master");
     expect(hooks.status().syncGroups.pair?.notify.lastEventSeq).toBeGreaterThanOrEqual(1);
 
-    const metricsEngine = await startEngine(`
-instances:
-  web: { interface: eth0, vrid: 51, virtual_ips: [192.0.2.100/24] }
-`);
-    cleanups.push(() => metricsEngine.engine.stop());
-    const metrics = new VipdMetrics(metricsEngine.engine, { version: "t", hooks });
-    cleanups.push(() => metrics.close());
+    const metrics = await hooksMetrics(hooks);
     const text = await metrics.text();
     const n = (outcome: string) => metric(text, "vipd_notify_total", { instance: "web", outcome });
     expect([n("delivered"), n("failed"), n("timeout"), n("retried"), n("dropped")]).toEqual([1, 2, 2, 2, 0]);

@@ -327,13 +327,22 @@ class NetlinkRtnl implements Rtnl {
    */
   #pump(): void {
     for (let head = this.#queue[0]; head !== undefined; head = this.#queue[0]) {
-      if (this.#dumpRunning) return;
-      if (head.dump ? this.#inFlight > 0 : this.#inFlight >= MAX_REQUESTS_IN_FLIGHT) return;
+      if (!this.#slotFree(head.dump)) return;
       this.#queue.shift();
       this.#inFlight++;
       if (head.dump) this.#dumpRunning = true;
       head.start();
     }
+  }
+
+  #slotFree(dump: boolean): boolean {
+    if (this.#dumpRunning) return false;
+    return dump ? this.#inFlight === 0 : this.#inFlight < MAX_REQUESTS_IN_FLIGHT;
+  }
+
+  /** A new request (not a dump) may skip the queue: nothing waits in it and a slot is free. */
+  #mayStart(): boolean {
+    return this.#queue.length === 0 && this.#slotFree(false);
   }
 
   /** sock.request through the queue, retried after ENOBUFS; onSent runs when its turn came. */
@@ -344,10 +353,17 @@ class NetlinkRtnl implements Rtnl {
     onSent?: () => void,
   ): Promise<RawMessage[]> {
     const dump = ((options.flags ?? 0) & FlagsGet.DUMP) === FlagsGet.DUMP;
-    await new Promise<void>((start) => {
-      this.#queue.push({ dump, start });
-      this.#pump();
-    });
+    if (!dump && this.#mayStart()) {
+      // A free slot: sent in this same turn (no await before sock.request), so that a takeover's
+      // VIP add reaches the kernel before the transition's log line and notify hooks run. Dumps
+      // always queue: callers that come while one waits share it (#addresses).
+      this.#inFlight++;
+    } else {
+      await new Promise<void>((start) => {
+        this.#queue.push({ dump, start });
+        this.#pump();
+      });
+    }
     onSent?.();
     try {
       for (let attempt = 0; ; attempt++) {
@@ -483,7 +499,8 @@ class NetlinkRtnl implements Rtnl {
         throw invalid(`an address label has 1 to ${MAX_LABEL} characters: ${JSON.stringify(o.label)}`);
       }
     }
-    let index = await this.#cachedIndex(ifname);
+    // No await before the request when the index is cached: see #request.
+    let index = this.#indexCache.get(ifname) ?? (await this.#index(ifname)).index;
     const add = () =>
       this.#request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
         flags: FlagsNew.CREATE | FlagsNew.EXCL,

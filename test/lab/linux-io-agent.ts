@@ -2,6 +2,7 @@
 // line, one JSON reply or event per stdout line. Started by linux-io-harness.ts; exits when stdin
 // closes. Buffers travel as hex.
 
+import { execFileSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import {
   createHighResTimer,
@@ -183,6 +184,16 @@ async function run(c: Command): Promise<unknown> {
           return r.getLink(String(args[0]));
         case "addAddress":
           return r.addAddress(String(args[0]), String(args[1]), (args[2] ?? {}) as { label?: string });
+        case "addAddressInTurn": {
+          // Is the address in the kernel before the caller's first await? (`ip` runs
+          // synchronously, so nothing else of this process runs in between.)
+          const ifname = String(args[0]);
+          const cidr = String(args[1]);
+          const added = r.addAddress(ifname, cidr);
+          const shown = execFileSync("ip", ["-o", "addr", "show", "dev", ifname], { encoding: "utf8" });
+          await added;
+          return { inKernelBeforeAwait: shown.includes(` ${cidr} `) };
+        }
         case "removeAddress":
           return r.removeAddress(String(args[0]), String(args[1]));
         case "listVipdAddresses":

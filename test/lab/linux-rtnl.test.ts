@@ -52,6 +52,18 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
     expect(link.addresses).toContain(a.ipv6Cidr);
   });
 
+  it("an add reaches the kernel in the caller's own turn once the interface index is known", async () => {
+    // The first add looks the index up (an await); the next ones send at once: a takeover's VIP
+    // is in the kernel before the transition's log line and hooks run.
+    await rtnl("addAddress", "eth0", "192.0.2.201/24");
+    for (const cidr of ["192.0.2.202/24", "2001:db8::202/64"]) {
+      expect(await rtnl("addAddressInTurn", "eth0", cidr)).toEqual({ inKernelBeforeAwait: true });
+    }
+    for (const cidr of ["192.0.2.201/24", "192.0.2.202/24", "2001:db8::202/64"]) {
+      await rtnl("removeAddress", "eth0", cidr);
+    }
+  });
+
   it("adds IPv4 (with label) and IPv6 (nodad) VIPs marked as vipd’s; adding again is fine", async () => {
     await rtnl("addAddress", "eth0", "192.0.2.200/24", { label: "eth0:vip" });
     await rtnl("addAddress", "eth0", "2001:db8::200/64");

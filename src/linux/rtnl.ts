@@ -53,6 +53,12 @@ export interface Rtnl {
   getLink(ifname: string): Promise<LinkState>;
   /** Adds cidr marked as vipd's; IPv6 without DAD; `label` (IPv4 only) like "eth0:vip". */
   addAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  /**
+   * Encodes now the RTM_NEWADDR request a later addAddress(ifname, cidr, o) sends, so that the
+   * add itself only sends (a takeover). Validates like addAddress; looks the link up when its
+   * index is not known yet. The request is kept for that link index: a re-created link misses it.
+   */
+  prepareAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
   removeAddress(ifname: string, cidr: string): Promise<void>;
   listVipdAddresses(ifname?: string): Promise<{ ifname: string; cidr: string }[]>;
   /** Removes every marked address; returns them as "cidr dev ifname". */
@@ -139,6 +145,8 @@ const MAX_REQUESTS_IN_FLIGHT = 8;
 const RECEIVE_BUFFER_BYTES = 1 << 20;
 /** Every request here is idempotent, so one whose reply was dropped (ENOBUFS) is sent again. */
 const ENOBUFS_RETRIES = 3;
+/** Pre-encoded address adds kept at most (the oldest go first): a few per configured VIP. */
+const MAX_PREPARED_ADDS = 4096;
 
 /** Raised from a netlink callback: a throw there would abort the process inside native code. */
 function raiseOutsideNative(e: unknown): void {
@@ -247,6 +255,25 @@ function parseVip(cidr: string): { address: string; prefixLength: number; family
   return { ...parsed, bytes: Buffer.from(bytes) };
 }
 
+type Vip = ReturnType<typeof parseVip>;
+
+/** The checks addAddress makes before any request; returns the parsed address. */
+function checkedVip(cidr: string, label: string | undefined): Vip {
+  const vip = parseVip(cidr);
+  if (label !== undefined) {
+    if (vip.family !== "ipv4") throw invalid(`address labels exist only for IPv4 (${cidr} label ${label})`);
+    if (label.length === 0 || label.length > MAX_LABEL) {
+      throw invalid(`an address label has 1 to ${MAX_LABEL} characters: ${JSON.stringify(label)}`);
+    }
+  }
+  return vip;
+}
+
+/** The key of a pre-encoded add: the label last, so no value can run into another. */
+function preparedKey(index: number, cidr: string, label: string | undefined): string {
+  return label === undefined ? `${index} ${cidr}` : `${index} ${cidr} ${label}`;
+}
+
 function sameAddress(a: RawAddress, v: { address: string; prefixLength: number; family: Family }): boolean {
   if (a.address !== v.address) return false;
   return v.family === "ipv6" || a.prefixLength === v.prefixLength;
@@ -306,6 +333,8 @@ class NetlinkRtnl implements Rtnl {
   readonly #pending = new Set<(e: unknown) => void>();
   /** The address dump queued but not yet sent: callers that come meanwhile share it. */
   #nextAddressDump: Promise<RawAddress[]> | null = null;
+  /** RTM_NEWADDR requests encoded ahead by prepareAddress, by preparedKey (bounded). */
+  readonly #preparedAdds = new Map<string, { vip: Vip; request: Buffer[] }>();
 
   constructor(sock: NlSocket, timeoutMs: number) {
     this.#sock = sock;
@@ -490,22 +519,35 @@ class NetlinkRtnl implements Rtnl {
     return { index: link.index, mac: link.mac, up: link.up, addresses };
   }
 
-  async addAddress(ifname: string, cidr: string, o: { label?: string } = {}): Promise<void> {
-    const vip = parseVip(cidr);
-    if (o.label !== undefined) {
-      if (vip.family !== "ipv4")
-        throw invalid(`address labels exist only for IPv4 (${cidr} label ${o.label})`);
-      if (o.label.length === 0 || o.label.length > MAX_LABEL) {
-        throw invalid(`an address label has 1 to ${MAX_LABEL} characters: ${JSON.stringify(o.label)}`);
-      }
+  async prepareAddress(ifname: string, cidr: string, o: { label?: string } = {}): Promise<void> {
+    const vip = checkedVip(cidr, o.label);
+    const index = await this.#cachedIndex(ifname);
+    const key = preparedKey(index, cidr, o.label);
+    // Re-inserted at the end: the entries a reload prepares again are the last to go.
+    this.#preparedAdds.delete(key);
+    this.#preparedAdds.set(key, { vip, request: encodeAddress(index, vip, { ...o, marked: true }) });
+    for (const oldest of this.#preparedAdds.keys()) {
+      if (this.#preparedAdds.size <= MAX_PREPARED_ADDS) break;
+      this.#preparedAdds.delete(oldest);
     }
+  }
+
+  async addAddress(ifname: string, cidr: string, o: { label?: string } = {}): Promise<void> {
+    const cachedIndex = this.#indexCache.get(ifname);
+    // A prepared request was checked and encoded for this very index, address and label.
+    const prepared =
+      cachedIndex === undefined ? undefined : this.#preparedAdds.get(preparedKey(cachedIndex, cidr, o.label));
+    const vip = prepared?.vip ?? checkedVip(cidr, o.label);
     // No await before the request when the index is cached: see #request.
-    let index = this.#indexCache.get(ifname) ?? (await this.#index(ifname)).index;
+    let index = cachedIndex ?? (await this.#index(ifname)).index;
     const add = () =>
-      this.#request(RTM_NEWADDR, encodeAddress(index, vip, { ...o, marked: true }), {
-        flags: FlagsNew.CREATE | FlagsNew.EXCL,
-        timeout: this.#timeoutMs,
-      });
+      this.#request(
+        RTM_NEWADDR,
+        prepared !== undefined && index === cachedIndex
+          ? prepared.request
+          : encodeAddress(index, vip, { ...o, marked: true }),
+        { flags: FlagsNew.CREATE | FlagsNew.EXCL, timeout: this.#timeoutMs },
+      );
     try {
       try {
         await add();

@@ -514,6 +514,8 @@ export class Engine<C> {
       }
       throw err;
     }
+    // Before the instance is registered: no datagram reaches it while this waits.
+    await this.#prepareAddresses(inst);
     group.byVrid.set(spec.vrid, inst);
     this.#instances.set(spec.name, inst);
     return inst;
@@ -640,6 +642,7 @@ export class Engine<C> {
         inst.advertSource = spec.unicastSrcIp ?? primaryAddress;
         inst.advertCache.clear();
         this.#prepareAnnouncements(inst);
+        await this.#prepareAddresses(inst);
         if (optionsChanged) {
           inst.options = options;
           inst.log.info("configuration changed");
@@ -1222,6 +1225,31 @@ export class Engine<C> {
     return v ? { dev: v.dev, label: v.label } : { dev: inst.spec.ifname, label: null };
   }
 
+  /** What addAddress gets for one VIP (prepareAddress gets the same). */
+  #addArgs(inst: Instance, cidr: string): { dev: string; o: { label?: string } } {
+    const { dev, label } = this.#vipSpec(inst, cidr);
+    // Labels are an IPv4 notion (IFA_LABEL); IPv6 addresses are added without one.
+    const withLabel = label !== null && familyOf(stripPrefix(cidr)) === "ipv4";
+    return { dev, o: withLabel ? { label } : {} };
+  }
+
+  /**
+   * Lets the address port get each VIP's add ready (rtnl.ts encodes its request), so a takeover
+   * only sends. A failure costs only that: the add encodes at takeover and reports any error then.
+   */
+  async #prepareAddresses(inst: Instance): Promise<void> {
+    const addresses = this.#ports.addresses;
+    if (addresses.prepareAddress === undefined) return;
+    for (const v of [...inst.spec.vips, ...inst.spec.excludedVips]) {
+      const { dev, o } = this.#addArgs(inst, v.cidr);
+      try {
+        await addresses.prepareAddress(dev, v.cidr, o);
+      } catch (err) {
+        inst.log.warn({ vip: v.cidr, dev, error: errorMessage(err) }, "VIP add not prepared ahead");
+      }
+    }
+  }
+
   /** Adds the VIPs; returns the ones added (failures go back to the core). */
   async #addVips(inst: Instance, requested: string[]): Promise<string[]> {
     // virtual_ips_excluded go on with the first VIPs and come off with the last ones.
@@ -1233,10 +1261,8 @@ export class Engine<C> {
     ];
     const results = await Promise.allSettled(
       vips.map((cidr) => {
-        const { dev, label } = this.#vipSpec(inst, cidr);
-        // Labels are an IPv4 notion (IFA_LABEL); IPv6 addresses are added without one.
-        const withLabel = label !== null && familyOf(stripPrefix(cidr)) === "ipv4";
-        return this.#ports.addresses.addAddress(dev, cidr, withLabel ? { label } : {});
+        const { dev, o } = this.#addArgs(inst, cidr);
+        return this.#ports.addresses.addAddress(dev, cidr, o);
       }),
     );
     const now = this.#ports.clock.now();

@@ -61,6 +61,12 @@ export interface LinkInfo {
 export interface AddressManagerPort {
   getLink(ifname: string): Promise<LinkInfo>;
   addAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  /**
+   * Optional: gets a later addAddress with the same arguments ready ahead (the rtnetlink adapter
+   * encodes its request), so that a takeover only sends. Rejects on what addAddress would reject
+   * before sending (a bad address or label, an unknown interface); addAddress is unchanged.
+   */
+  prepareAddress?(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
   removeAddress(ifname: string, cidr: string): Promise<void>;
   /** Removes only the addresses vipd marked; returns what it removed. */
   removeOrphans(): Promise<string[]>;

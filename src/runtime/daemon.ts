@@ -14,6 +14,7 @@ import { linuxPorts } from "./linux-ports.js";
 import { type MetricsServer, serveMetrics, VipdMetrics } from "./metrics.js";
 import { masterDownMs, OperationError, Operations } from "./operations.js";
 import type { RuntimePorts } from "./ports.js";
+import { TakeoverRehearsal } from "./rehearsal.js";
 import type { DaemonStatus } from "./status.js";
 
 /** Reported in vipd_info; kept in step with package.json by the release. */
@@ -27,6 +28,8 @@ export interface DaemonHandle {
   status(): DaemonStatus;
   /** The engine, for hooks (events, inputs) and metrics; null when vipd could not start at all. */
   engine: Engine<VipdConfig> | null;
+  /** The takeover rehearsal (rehearsal.ts): after READY and every minute; null when not started. */
+  rehearsal: TakeoverRehearsal | null;
 }
 
 export interface RunDaemonOptions {
@@ -175,6 +178,8 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
       }
     },
   });
+  // Keeps the takeover path warm (rehearsal.ts): a throwaway engine on in-memory ports.
+  const rehearsal = new TakeoverRehearsal({ specs: () => configToSpecs(running), logger: log });
   let metricsServer: MetricsServer | null = null;
   if (control) {
     const guarded =
@@ -224,6 +229,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     );
   }
   const stopped = engine.stopped.then(async (code) => {
+    rehearsal.stop();
     await hooks.stop();
     lagGuard.stop();
     metrics.close();
@@ -248,6 +254,8 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
   if (engine.phase === "running") {
     applyHooks(config);
     lagGuard.start();
+    // The first one in the next turn: READY and the first adverts are not held up by it.
+    rehearsal.start();
     const listen = config.global.metricsListen;
     if (listen) {
       // A busy metrics port must not keep the VIPs down: log it and run without metrics.
@@ -268,6 +276,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     reload: () => engine.reload(),
     status: () => engine.status(),
     engine,
+    rehearsal: engine.phase === "running" ? rehearsal : null,
   };
 }
 
@@ -292,6 +301,7 @@ function failedHandle(code: number): DaemonHandle {
       throw new Error("vipd did not start");
     },
     engine: null,
+    rehearsal: null,
   };
 }
 

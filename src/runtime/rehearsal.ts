@@ -40,8 +40,10 @@ import type {
 
 /** Default time between rehearsals: often enough that V8 does not flush the takeover's bytecode. */
 export const REHEARSAL_EVERY_MS = 60_000;
-/** Takeover cycles per rehearsal (each: a timeout takeover and a priority-0 one). */
+/** Takeover cycles of the first rehearsal (each: a down-timer takeover and a priority-0 one). */
 export const REHEARSAL_CYCLES = 3;
+/** Cycles of each later one: enough to keep the bytecode and the feedback of the path. */
+export const REHEARSAL_REPEAT_CYCLES = 1;
 /** The priority the throwaway instances run at, and the rival's. */
 const OWN_PRIORITY = 100;
 const RIVAL_PRIORITY = 200;
@@ -91,7 +93,9 @@ export interface RehearsalOptions {
   specs: () => InstanceSpec[];
   /** Gets the one warning of a failure; its level is the rehearsal logger's level. */
   logger: Logger;
+  /** Cycles of the first rehearsal (REHEARSAL_CYCLES) and of the later ones (REHEARSAL_REPEAT_CYCLES). */
   cycles?: number;
+  repeatCycles?: number;
   everyMs?: number;
   /** Tests: replaces the rehearsal itself (to check that a throw is contained). */
   rehearse?: (specs: InstanceSpec[]) => Promise<RehearsalReport>;
@@ -524,12 +528,11 @@ export class TakeoverRehearsal {
     const o = this.#o;
     try {
       const specs = o.specs();
+      const cycles =
+        this.#stats.runs === 0 ? (o.cycles ?? REHEARSAL_CYCLES) : (o.repeatCycles ?? REHEARSAL_REPEAT_CYCLES);
       const report = await (o.rehearse
         ? o.rehearse(specs)
-        : rehearseTakeover(specs, {
-            level: o.logger.level,
-            ...(o.cycles === undefined ? {} : { cycles: o.cycles }),
-          }));
+        : rehearseTakeover(specs, { level: o.logger.level, cycles }));
       this.#stats.runs++;
       this.#stats.last = report;
     } catch (err) {

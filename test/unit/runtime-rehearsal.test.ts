@@ -3,6 +3,7 @@ import { configToSpecs } from "../../src/runtime/config-view.js";
 import { runDaemon } from "../../src/runtime/daemon.js";
 import {
   REHEARSAL_CYCLES,
+  REHEARSAL_REPEAT_CYCLES,
   type RehearsalReport,
   rehearsalSpecs,
   rehearseTakeover,
@@ -171,6 +172,16 @@ describe("takeover rehearsal", () => {
     });
     await bad.runOnce();
     expect(bad.stats).toMatchObject({ runs: 1, failures: 1, lastError: "no config" });
+  });
+
+  it("the first rehearsal runs REHEARSAL_CYCLES cycles, the later ones REHEARSAL_REPEAT_CYCLES", async () => {
+    const { logger } = captureLogger();
+    const rehearsal = new TakeoverRehearsal({ specs: () => configToSpecs(config(BASE_YAML)), logger });
+    await rehearsal.runOnce();
+    expect(rehearsal.stats.last?.takeovers).toBe(2 * REHEARSAL_CYCLES);
+    await rehearsal.runOnce();
+    expect(rehearsal.stats.last?.takeovers).toBe(2 * REHEARSAL_REPEAT_CYCLES);
+    expect(rehearsal.stats).toMatchObject({ runs: 2, failures: 0 });
   });
 
   it("runs once at a time; after stop() nothing more runs", async () => {

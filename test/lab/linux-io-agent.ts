@@ -184,6 +184,8 @@ async function run(c: Command): Promise<unknown> {
           return r.getLink(String(args[0]));
         case "addAddress":
           return r.addAddress(String(args[0]), String(args[1]), (args[2] ?? {}) as { label?: string });
+        case "prepareAddress":
+          return r.prepareAddress(String(args[0]), String(args[1]), (args[2] ?? {}) as { label?: string });
         case "addAddressInTurn": {
           // Is the address in the kernel before the caller's first await? (`ip` runs
           // synchronously, so nothing else of this process runs in between.)

@@ -183,6 +183,50 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
     expect((await a.exec(["ip", "link", "del", "v0"])).code).toBe(0);
   });
 
+  it("a prepared add sends the same request (label, nodad, mark); a re-created link misses it", async () => {
+    await rtnl("prepareAddress", "eth0", "192.0.2.205/24", { label: "eth0:prep" });
+    await rtnl("prepareAddress", "eth0", "2001:db8::205/64");
+    await rtnl("addAddress", "eth0", "192.0.2.205/24", { label: "eth0:prep" });
+    await rtnl("addAddress", "eth0", "2001:db8::205/64");
+    const shown = await addresses(a);
+    expect(shown.find((x) => x.local === "192.0.2.205")).toMatchObject({ prefixlen: 24, label: "eth0:prep" });
+    expect(shown.find((x) => x.local === "2001:db8::205")).toMatchObject({ prefixlen: 64, nodad: true });
+    expect(await rtnl("listVipdAddresses", "eth0")).toEqual(
+      expect.arrayContaining([
+        { ifname: "eth0", cidr: "192.0.2.205/24" },
+        { ifname: "eth0", cidr: "2001:db8::205/64" },
+      ]),
+    );
+    // Prepared with a label, added without one: not the prepared request (the kernel sets the default).
+    await rtnl("prepareAddress", "eth0", "192.0.2.206/24", { label: "eth0:other" });
+    await rtnl("addAddress", "eth0", "192.0.2.206/24");
+    expect((await addresses(a)).find((x) => x.local === "192.0.2.206")?.label).toBe("eth0");
+    for (const cidr of ["192.0.2.205/24", "2001:db8::205/64", "192.0.2.206/24"])
+      await rtnl("removeAddress", "eth0", cidr);
+    // Prepared for a link that is then re-created: the add goes to the new link.
+    const mk = async () => {
+      expect((await a.exec(["ip", "link", "add", "v2", "type", "veth", "peer", "name", "v3"])).code).toBe(0);
+      expect((await a.exec(["ip", "link", "set", "v2", "up"])).code).toBe(0);
+    };
+    await mk();
+    await rtnl("prepareAddress", "v2", "198.51.100.5/24");
+    expect((await a.exec(["ip", "link", "del", "v2"])).code).toBe(0);
+    await mk();
+    await rtnl("addAddress", "v2", "198.51.100.5/24");
+    expect(await rtnl("listVipdAddresses", "v2")).toEqual([{ ifname: "v2", cidr: "198.51.100.5/24" }]);
+    expect((await a.exec(["ip", "link", "del", "v2"])).code).toBe(0);
+    // The same checks as addAddress, before anything is sent.
+    await expect(rtnl("prepareAddress", "eth0", "192.0.2.300/24")).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    await expect(
+      rtnl("prepareAddress", "eth0", "2001:db8::207/64", { label: "eth0:x" }),
+    ).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(rtnl("prepareAddress", "nosuch0", "192.0.2.207/24")).rejects.toMatchObject({
+      code: "NO_SUCH_INTERFACE",
+    });
+  });
+
   it("typed errors: unknown interface, malformed address, label on IPv6", async () => {
     await expect(rtnl("getLink", "nosuch0")).rejects.toMatchObject({ code: "NO_SUCH_INTERFACE" });
     await expect(rtnl("addAddress", "nosuch0", "192.0.2.240/24")).rejects.toMatchObject({

@@ -74,7 +74,11 @@ export interface RehearsalReport {
   vipsAdded: number;
   vipsRemoved: number;
   framesDropped: number;
-  /** Synchronous time of the chunks together, and of the longest one (ms, wall clock). */
+  /**
+   * Wall time of the script's steps, each until its effects settled, together and the longest one
+   * (ms): how long the rehearsal holds the event loop at once (start and stop also include the
+   * turns their fake link reads and drain wait give back).
+   */
   busyMs: number;
   longestChunkMs: number;
   /** Process CPU (user + system) from start to end, which includes whatever ran between chunks. */
@@ -535,6 +539,16 @@ export class TakeoverRehearsal {
         : rehearseTakeover(specs, { level: o.logger.level, cycles }));
       this.#stats.runs++;
       this.#stats.last = report;
+      const round = (ms: number) => Math.round(ms * 100) / 100;
+      const fields = {
+        instances: report.instances,
+        takeovers: report.takeovers,
+        cpuMs: round(report.cpuMs),
+        longestChunkMs: round(report.longestChunkMs),
+      };
+      // The first one at info (what it costs at start), the minute's ones at debug.
+      if (this.#stats.runs === 1) o.logger.info(fields, "takeover rehearsal done");
+      else o.logger.debug(fields, "takeover rehearsal done");
     } catch (err) {
       this.#stats.runs++;
       this.#stats.failures++;

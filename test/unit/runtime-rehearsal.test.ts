@@ -99,6 +99,31 @@ describe("takeover rehearsal", () => {
     expect(r.cpuMs).toBeGreaterThanOrEqual(0);
   });
 
+  it("unicast instances (IPv4 with a source address, IPv6) are rehearsed with their peers' adverts", async () => {
+    const yaml = `
+global:
+  router_id: lb1
+instances:
+  uni:
+    interface: eth0
+    vrid: 54
+    unicast_src_ip: 192.0.2.11
+    unicast_peers: [192.0.2.12, 192.0.2.13]
+    virtual_ips: [192.0.2.120/24]
+  uni6:
+    interface: eth0
+    vrid: 55
+    unicast_peers: [2001:db8::12]
+    virtual_ips: [2001:db8::120/64]
+`;
+    const r = await rehearseTakeover(configToSpecs(config(yaml)), { cycles: 1 });
+    expect(r.instances).toEqual(["rehearsal-ipv4-v3", "rehearsal-ipv6-v3"]);
+    expect(r.takeovers).toBe(4);
+    expect(r.stepDowns).toBe(4);
+    // The IPv4 instance sends each advert to both peers.
+    expect(r.advertsSent).toBeGreaterThanOrEqual(2 * 2 + 2);
+  });
+
   it("the default is REHEARSAL_CYCLES cycles; a config without instances rehearses nothing", async () => {
     const r = await rehearseTakeover(configToSpecs(config(BASE_YAML)));
     expect(r.instances).toEqual(["rehearsal-ipv4-v3"]);
@@ -175,13 +200,18 @@ describe("takeover rehearsal", () => {
   });
 
   it("the first rehearsal runs REHEARSAL_CYCLES cycles, the later ones REHEARSAL_REPEAT_CYCLES", async () => {
-    const { logger } = captureLogger();
+    const { logger, lines } = captureLogger();
     const rehearsal = new TakeoverRehearsal({ specs: () => configToSpecs(config(BASE_YAML)), logger });
     await rehearsal.runOnce();
     expect(rehearsal.stats.last?.takeovers).toBe(2 * REHEARSAL_CYCLES);
     await rehearsal.runOnce();
     expect(rehearsal.stats.last?.takeovers).toBe(2 * REHEARSAL_REPEAT_CYCLES);
     expect(rehearsal.stats).toMatchObject({ runs: 2, failures: 0 });
+    const done = lines.filter((l) => l.msg === "takeover rehearsal done");
+    // The first at info, the next at debug, with what they cost.
+    expect(done.map((l) => l.level)).toEqual([30, 20]);
+    expect(done[0]).toMatchObject({ takeovers: 2 * REHEARSAL_CYCLES, instances: ["rehearsal-ipv4-v3"] });
+    expect(typeof done[0]!.cpuMs).toBe("number");
   });
 
   it("runs once at a time; after stop() nothing more runs", async () => {

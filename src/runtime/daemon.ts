@@ -141,6 +141,7 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
           name: i.name,
           state: i.state,
           adverIntervalMs: i.masterAdverIntervalMs === null ? own : Math.min(own, i.masterAdverIntervalMs),
+          preempt: running.instances[i.name]?.preempt ?? false,
           ...(since === undefined ? {} : { masterSinceMs: since }),
         };
       }),

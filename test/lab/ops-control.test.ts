@@ -244,4 +244,41 @@ describe.runIf(labAvailable())("operator controls (root, VRRPv3 IPv4 at 100 ms)"
       expect(scrape.stdout).toMatch(/vipd_resigns_total\{instance="web",reason="stall"\} 1/);
     });
   });
+
+  it("a preempting master that stalled does not resign: the peer yields to its adverts and it re-announces", async () => {
+    await withLab({ hosts: ["a", "b"] }, async (lab) => {
+      const [ha, hb] = [lab.host("a"), lab.host("b")];
+      const a = await startVipd(ha, { instances: [web(200)] });
+      await a.waitForState("web", "master", { timeoutMs: 5000 });
+      const b = await startVipd(hb, { instances: [web(100)] });
+      await b.waitForState("web", "backup", { timeoutMs: 5000 });
+      await sleep(3 * ADVERT_MS);
+      const pid = a.child.pid;
+      if (pid === undefined) throw new Error("no pid");
+      const t0 = Date.now();
+      process.kill(pid, "SIGSTOP");
+      await b.waitForState("web", "master", { sinceMs: t0, timeoutMs: 2000 });
+      await sleep(1000 - (Date.now() - t0));
+      process.kill(pid, "SIGCONT");
+      await a.waitForLog("critical stall log", (l) => l.msg.startsWith("event loop stalled"), {
+        sinceMs: t0,
+        timeoutMs: 3000,
+      });
+      // b hears a's higher advert and goes back to backup; a never left master.
+      await b.waitForState("web", "backup", { sinceMs: t0, timeoutMs: 3000 });
+      await sleep(10 * ADVERT_MS);
+      expect([a.state("web"), b.state("web")]).toEqual(["master", "backup"]);
+      expect(a.transitions().filter((t) => t.atMs >= t0)).toEqual([]);
+      expect(a.logs().some((l) => l.atMs >= t0 && l.msg === "resigning after a stall (priority 0)")).toBe(
+        false,
+      );
+      expect(await vipHolders([ha, hb], VIP)).toEqual(["a"]);
+      // a heard b's lower advert and announced the VIP again (the clients b's GARPs moved come back).
+      expect(
+        a
+          .logs()
+          .some((l) => l.atMs >= t0 && /announc/i.test(l.msg) && /lower/i.test(JSON.stringify(l.fields))),
+      ).toBe(true);
+    });
+  });
 });

@@ -105,6 +105,24 @@ describe("lag guard", () => {
     expect(resigns).toEqual([["web", "db"]]);
   });
 
+  it("resigns only the nopreempt masters: a preempting one would take the role back anyway", () => {
+    const { tick, stalls, resigns } = guard([
+      { name: "web", state: "master", adverIntervalMs: 100, preempt: true },
+      { name: "db", state: "master", adverIntervalMs: 100, preempt: false },
+      { name: "dns", state: "master", adverIntervalMs: 100, preempt: true },
+    ]);
+    tick(10);
+    tick(10 + 300);
+    expect(stalls.at(-1)).toMatchObject({ level: "critical", lagMs: 300 });
+    expect(resigns).toEqual([["db"]]);
+    // Only preempting masters: the stall is still reported, nothing resigns.
+    const only = guard([{ name: "web", state: "master", adverIntervalMs: 100, preempt: true }]);
+    only.tick(10);
+    only.tick(10 + 300);
+    expect(only.stalls.at(-1)).toMatchObject({ level: "critical", lagMs: 300 });
+    expect(only.resigns).toEqual([]);
+  });
+
   it("a real stall of the event loop is measured", async () => {
     const lags: number[] = [];
     const g = new LagGuard({

@@ -31,6 +31,8 @@ export interface HookedEngine {
   readonly events: EventEmitter<DaemonEvents>;
   input(instance: string, input: Input): boolean;
   status(): { instances: { name: string; master: string | null; priority: number }[] };
+  /** One instance's status: a notify reads only its own (status() builds all of them). */
+  instanceStatus?(name: string): { name: string; master: string | null; priority: number } | null;
 }
 
 export interface HooksOptions {
@@ -381,7 +383,10 @@ export class Hooks {
       this.#log.warn({ instance, detail, total: this.splitBrains }, `split brain: ${detail}`);
     }
     const newState = this.#states.get(instance) ?? "initialize";
-    const status = this.#o.engine.status().instances.find((i) => i.name === instance);
+    const engine = this.#o.engine;
+    const status = engine.instanceStatus
+      ? engine.instanceStatus(instance)
+      : engine.status().instances.find((i) => i.name === instance);
     const fenceEvent = event === "fence_started" || event === "fence_failed";
     const peer = fenceEvent ? (this.#lastFencePeer.get(instance) ?? null) : (status?.master ?? null);
     const queueName = `instance:${instance}`;

@@ -151,8 +151,12 @@ interface Instance {
   idleWaiters: (() => void)[];
   installed: Set<string>;
   plan: AnnouncePlan | null;
-  /** Encoded adverts by destination, then by priority (a master sends the same one every interval). */
-  advertCache: Map<string, (Uint8Array | undefined)[]>;
+  /**
+   * Encoded adverts by destination, then by priority (a master sends the same one every interval).
+   * A Map, not an array indexed by priority: priority 200 in an array backs ~200 empty slots (2.5 KB
+   * per instance, 0.6 MiB at 255 VRIDs).
+   */
+  advertCache: Map<string, Map<number, Uint8Array>>;
   frameCache: Map<string, Frame>;
   /** The last valid advert heard while not master (the master we followed). */
   lastAdvert: { src: string; at: number } | null;
@@ -199,6 +203,17 @@ function stripPrefix(address: string): string {
   return slash === -1 ? address : address.slice(0, slash);
 }
 
+/** `cidr` is `address` with or without a prefix length (no string is built). */
+function sameAddress(cidr: string, address: string): boolean {
+  return cidr.startsWith(address) && (cidr.length === address.length || cidr[address.length] === "/");
+}
+
+function specHasVip(spec: InstanceSpec, address: string): boolean {
+  for (const v of spec.vips) if (sameAddress(v.cidr, address)) return true;
+  for (const v of spec.excludedVips) if (sameAddress(v.cidr, address)) return true;
+  return false;
+}
+
 function familyOf(address: string): Family | null {
   const bytes = parseIp(address);
   if (bytes === null) return null;
@@ -234,6 +249,7 @@ export class Engine<C> {
   #watchdog: NodeJS.Timeout | null = null;
   #lastStatusLine = "";
   #sdNotifyFailed = false;
+  #statusQueued = false;
 
   constructor(options: EngineOptions<C>) {
     this.#o = options;
@@ -365,6 +381,12 @@ export class Engine<C> {
     };
   }
 
+  /** One instance's status (as in status()), without building every other one; null when unknown. */
+  instanceStatus(name: string): InstanceStatus | null {
+    const inst = this.#instances.get(name);
+    return inst === undefined ? null : this.#instanceStatus(inst);
+  }
+
   /**
    * What the event-loop lag guard reads once a second, without the copies status() makes: each
    * instance's state and the interval of the master it hears (from that peer's last advert; null
@@ -432,20 +454,27 @@ export class Engine<C> {
 
   #primaryAddress(spec: InstanceSpec, link: LinkInfo): string {
     if (spec.unicastSrcIp !== null) return spec.unicastSrcIp;
-    const ours = new Set<string>();
-    const specs = [spec, ...[...this.#instances.values()].map((i) => i.spec)];
-    for (const s of specs) for (const v of [...s.vips, ...s.excludedVips]) ours.add(stripPrefix(v.cidr));
+    // The family test first, then a scan of the VIPs without copies: this runs for each instance
+    // created, and a set of every instance's VIPs each time made start-up quadratic in memory.
     for (const raw of link.addresses) {
       const a = stripPrefix(raw);
-      if (ours.has(a)) continue;
-      if (spec.family === "ipv4" && familyOf(a) === "ipv4") return a;
-      if (spec.family === "ipv6" && familyOf(a) === "ipv6" && isIpv6LinkLocal(a)) return a;
+      const family = familyOf(a);
+      if (family !== spec.family || (family === "ipv6" && !isIpv6LinkLocal(a))) continue;
+      if (this.#isVipAddress(a, spec)) continue;
+      return a;
     }
     const want = spec.family === "ipv4" ? "IPv4 address" : "IPv6 link-local address";
     throw new RuntimeError(
       "NO_PRIMARY_ADDRESS",
       `instance ${spec.name}: interface ${spec.ifname} has no ${want} to send adverts from (set unicast_src_ip or configure one)`,
     );
+  }
+
+  /** True when `address` is a VIP (or excluded VIP) of `spec` or of an instance already created. */
+  #isVipAddress(address: string, spec: InstanceSpec): boolean {
+    if (specHasVip(spec, address)) return true;
+    for (const inst of this.#instances.values()) if (specHasVip(inst.spec, address)) return true;
+    return false;
   }
 
   async #createInstance(spec: InstanceSpec): Promise<Instance> {
@@ -1013,7 +1042,7 @@ export class Engine<C> {
 
   #advertPayload(inst: Instance, priority: number, dst: string): Uint8Array {
     let byPriority = inst.advertCache.get(dst);
-    const cached = byPriority?.[priority];
+    const cached = byPriority?.get(priority);
     if (cached) return cached;
     const o = inst.options;
     const advert: Advert =
@@ -1042,10 +1071,10 @@ export class Engine<C> {
     });
     // Bounded: 256 priorities for each destination of the configuration.
     if (byPriority === undefined) {
-      byPriority = [];
+      byPriority = new Map();
       inst.advertCache.set(dst, byPriority);
     }
-    byPriority[priority] = payload;
+    byPriority.set(priority, payload);
     return payload;
   }
 
@@ -1114,7 +1143,20 @@ export class Engine<C> {
     if (a.from === "master" && a.to !== "master") this.#cancelAnnouncements(inst);
     if (a.to !== "master") inst.lastAdvert = null;
     this.events.emit("stateChanged", { instance: inst.spec.name, from: a.from, to: a.to, reason: a.reason });
-    if (this.#phase === "running") this.#notifyStatus(false);
+    if (this.#phase === "running") this.#queueStatus();
+  }
+
+  /**
+   * The STATUS= line once for every transition of this turn: it names each instance, and many
+   * transitions at once (255 instances becoming master together) made one line each.
+   */
+  #queueStatus(): void {
+    if (this.#statusQueued) return;
+    this.#statusQueued = true;
+    queueMicrotask(() => {
+      this.#statusQueued = false;
+      if (this.#phase === "running") this.#notifyStatus(false);
+    });
   }
 
   #finishTimeline(inst: Instance, complete: boolean): void {

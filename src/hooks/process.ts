@@ -1,7 +1,20 @@
 // Runs one hook program: argv (never a shell), its own process group, an optional stdin text, a
 // timeout and a cancel signal that kill the whole group, bounded output capture, optional uid/gid.
 
-import { spawn } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
+import { createRequire } from "node:module";
+
+// node:child_process is loaded on the first run, not with the daemon: a config without hook
+// programs never needs it, and its load is start-up time before READY (the daemon preloads it
+// after READY when the config names programs, so that a first fence agent does not pay it).
+const require = createRequire(import.meta.url);
+let childProcess: typeof ChildProcess | null = null;
+
+/** node:child_process, loaded on first use. */
+export function loadChildProcess(): typeof ChildProcess {
+  childProcess ??= require("node:child_process") as typeof ChildProcess;
+  return childProcess;
+}
 
 /** A clean environment for hooks: a fixed PATH and nothing inherited from the daemon. */
 export const HOOK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -83,7 +96,7 @@ export function runProgram(argv: readonly string[], o: RunOptions): Promise<RunR
       o.signal?.removeEventListener("abort", onAbort);
       resolve({ ...r, stdout, stderr, durationMs: performance.now() - started });
     };
-    const child = spawn(file, args, {
+    const child = loadChildProcess().spawn(file, args, {
       shell: false,
       detached: true,
       stdio: [o.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],

@@ -2,8 +2,9 @@
 
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import { loadConfigFile, type VipdConfig } from "../config/index.js";
+import { loadConfigFile, type NotifyConfig, type VipdConfig } from "../config/index.js";
 import { Hooks } from "../hooks/index.js";
+import { loadChildProcess } from "../hooks/process.js";
 import { peerCredentials, setScheduling } from "../linux/native.js";
 import { configToSpecs } from "./config-view.js";
 import { type ControlServer, type PeerCredentials, startControlServer } from "./control.js";
@@ -257,6 +258,9 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     lagGuard.start();
     // The first one in the next turn: READY and the first adverts are not held up by it.
     rehearsal.start();
+    // Hook programs' node:child_process is loaded on first use (src/hooks/process.ts); with a config
+    // that names programs, load it now, after READY, so that a first fence agent does not pay it.
+    if (runsPrograms(config)) setImmediate(() => loadChildProcess());
     const listen = config.global.metricsListen;
     if (listen) {
       // A busy metrics port must not keep the VIPs down: log it and run without metrics.
@@ -291,6 +295,18 @@ function socketPeer(socket: Socket, log: Logger): PeerCredentials | null {
     log.warn({ err }, "cannot read the control caller's credentials");
     return null;
   }
+}
+
+/** Whether the config names programs to run: track scripts, notify scripts, fence agents, a witness. */
+export function runsPrograms(c: VipdConfig): boolean {
+  const notifies = (n: NotifyConfig): boolean => Object.values(n).some((v) => v !== null);
+  return (
+    Object.keys(c.trackScripts).length > 0 ||
+    c.global.fence !== null ||
+    c.global.witness !== null ||
+    Object.values(c.instances).some((i) => i.fence !== null || notifies(i.notify)) ||
+    Object.values(c.syncGroups).some((g) => notifies(g.notify))
+  );
 }
 
 function failedHandle(code: number): DaemonHandle {

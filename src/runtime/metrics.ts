@@ -6,7 +6,7 @@
 // global.metrics_listen (127.0.0.1:9650 by default); GET /metrics only.
 
 import type { EventEmitter } from "node:events";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 
@@ -503,11 +503,16 @@ export class MetricsListenError extends Error {
   }
 }
 
-/** Serves GET /metrics on host:port; anything else is 404, other methods 405. */
-export function serveMetrics(
+/**
+ * Serves GET /metrics on host:port; anything else is 404, other methods 405. node:http is loaded
+ * here, not with the module: the daemon serves metrics after READY (or not at all), and the HTTP
+ * stack costs start-up time and ~1 MiB of RSS.
+ */
+export async function serveMetrics(
   metrics: VipdMetrics,
   listen: { host: string; port: number },
 ): Promise<MetricsServer> {
+  const { createServer } = await import("node:http");
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/metrics") {

@@ -1,12 +1,14 @@
 // The checks behind the periodic trackers and the witness: a program (argv, exit 0 = ok), an HTTP
 // request (node:http/https, expected status), a TCP connect, an ICMP echo through ping(8).
 
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type * as Http from "node:http";
+import { createRequire } from "node:module";
 import { connect } from "node:net";
 
 import { describeRun, type RunOptions, runOk, runProgram } from "../process.js";
 import type { CheckOutcome } from "./periodic.js";
+
+const require = createRequire(import.meta.url);
 
 export async function programCheck(
   argv: readonly string[],
@@ -32,7 +34,9 @@ export function httpCheck(
       req.destroy();
       resolve(o);
     };
-    const request = url.startsWith("https:") ? httpsRequest : httpRequest;
+    // Loaded on the first check: the HTTP and TLS stacks are start-up time and RSS the daemon
+    // only needs with an HTTP tracker or witness.
+    const request = (require(url.startsWith("https:") ? "node:https" : "node:http") as typeof Http).request;
     const req = request(url, { method: "GET", agent: false, signal, headers: { "user-agent": "vipd" } });
     const timer = setTimeout(
       () => finish({ ok: false, detail: `GET ${url}: no answer in ${timeoutMs} ms` }),

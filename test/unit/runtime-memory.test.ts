@@ -3,7 +3,8 @@
 // the advert cache, the primary address found without a set of every VIP.
 import { describe, expect, it } from "vitest";
 import { decodeAdvert } from "../../src/codec/advert.js";
-import { FakeWorld, startEngine } from "./runtime-fakes.js";
+import { runsPrograms } from "../../src/runtime/daemon.js";
+import { config, FakeWorld, startEngine } from "./runtime-fakes.js";
 
 // priority 100, 1 s, v3: Master_Down_Interval = 3 * 1000 + (256 - 100) * 1000 / 256
 const MDI_MS = 3000 + (156 * 1000) / 256;
@@ -109,5 +110,26 @@ describe("runtime engine: per-instance work stays linear", () => {
       addresses: ["198.51.100.1/32", "fe80::11/64"],
     });
     await expect(startEngine(instances(1), { world })).rejects.toMatchObject({ code: "NO_PRIMARY_ADDRESS" });
+  });
+});
+
+describe("runsPrograms: whether the daemon preloads node:child_process after READY", () => {
+  const base = "global:\n  router_id: lb1\n";
+  const inst = (extra = "") =>
+    `instances:\n  web:\n    interface: eth0\n    vrid: 51\n    priority: 100\n    virtual_ips: [192.0.2.100/24]\n${extra}`;
+
+  it("is false for a config that names no program", () => {
+    expect(runsPrograms(config(base + inst()))).toBe(false);
+  });
+
+  it("is true with a notify script, a track script or a sync group's notify script", () => {
+    expect(runsPrograms(config(base + inst("    notify_master: /etc/vipd/master.sh\n")))).toBe(true);
+    expect(
+      runsPrograms(
+        config(
+          `${base}track_scripts:\n  chk:\n    script: /usr/bin/true\n    interval: 2s\n${inst("    track_scripts: [chk]\n")}`,
+        ),
+      ),
+    ).toBe(true);
   });
 });

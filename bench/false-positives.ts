@@ -23,6 +23,45 @@ export interface FalsePositiveResult {
   budgetMs: number;
   /** vipd only: the daemon's own worst timer lateness (status), master and backup. */
   worstTimerLatenessMs: { master: number | null; backup: number | null };
+  /**
+   * The machine's own floor in the same period: a bare SCHED_RR sleeper at vipd's priority (10) that
+   * sleeps 1 ms at a time, and how late it woke up. Null when it could not run (no python3).
+   */
+  platform: PlatformProbe | null;
+}
+
+export interface PlatformProbe {
+  samples: number;
+  p99Ms: number;
+  p999Ms: number;
+  worstMs: number;
+  over5Ms: number;
+  over10Ms: number;
+}
+
+// What a process that only sleeps sees on this machine: wake-up lateness of 1 ms sleeps at SCHED_RR
+// priority 10 (vipd's default), printed as one JSON line at the end. No network traffic.
+const PROBE = `
+import json, os, sys, time
+os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
+end = time.monotonic() + float(sys.argv[1])
+late = []
+while time.monotonic() < end:
+    t = time.monotonic(); time.sleep(0.001); late.append((time.monotonic() - t - 0.001) * 1000)
+late.sort(); n = len(late)
+print(json.dumps({"samples": n, "p99Ms": late[int(n * 0.99)], "p999Ms": late[int(n * 0.999)],
+  "worstMs": late[-1], "over5Ms": sum(1 for x in late if x > 5), "over10Ms": sum(1 for x in late if x > 10)}))
+`;
+
+function parseProbe(out: string): PlatformProbe | null {
+  const line = out.trim().split("\n").at(-1);
+  if (!line) return null;
+  try {
+    const p = JSON.parse(line) as PlatformProbe;
+    return typeof p.worstMs === "number" && typeof p.samples === "number" ? p : null;
+  } catch {
+    return null;
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -65,6 +104,15 @@ export async function falsePositives(
         stdio: "ignore",
       });
     await sleep(1000); // let the load ramp up before counting
+    const probe = lab.host("client").spawn(["python3", "-c", PROBE, String(o.durationS)], { stdio: "pipe" });
+    let probeOut = "";
+    probe.stdout?.on("data", (b: Buffer) => {
+      probeOut += b.toString("utf8");
+    });
+    const probeDone = new Promise<void>((resolve) => {
+      probe.once("exit", () => resolve());
+      probe.once("error", () => resolve());
+    });
     const startMs = Date.now();
     const before = agents.map((x) => x.master.transitions().length + x.backup.transitions().length);
     o.log(`  ${o.durationS} s at ${o.intervalMs} ms under stress-ng --cpu ${o.stressCpus} ...`);
@@ -96,6 +144,10 @@ export async function falsePositives(
     }
     await sleep(200);
     fold();
+    // The probe ends on its own at the same time; bounded wait in case it hangs.
+    await Promise.race([probeDone, sleep(5000)]);
+    const platform = parseProbe(probeOut);
+    if (platform === null) o.log("  platform probe gave no result (python3 missing?)");
     const results: FalsePositiveResult[] = [];
     for (const [i, x] of agents.entries()) {
       const all = [
@@ -123,6 +175,7 @@ export async function falsePositives(
           master: st[0]?.timer.worstLatenessMs ?? null,
           backup: st[1]?.timer.worstLatenessMs ?? null,
         },
+        platform,
       });
     }
     return results;

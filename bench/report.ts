@@ -157,6 +157,13 @@ export function markdownReport(r: BenchResults): string {
         `| ${f.agent} | ${fmtInterval(f.intervalMs)} | ${f.durationS} s | ${f.stressCpus} | ${f.spuriousTransitions} | ${f.advertsSeen} | ${f.worstAdvertGapMs.toFixed(2)} / ${f.budgetMs.toFixed(1)} ms | ${lat} |`,
       );
     }
+    const p = r.falsePositives[0]?.platform;
+    if (p) {
+      out.push(
+        "",
+        `The machine's floor in the same period: a bare SCHED_RR sleeper (priority 10, 1 ms sleeps, ${p.samples} wake-ups) woke up late by p99 ${p.p99Ms.toFixed(2)} / p99.9 ${p.p999Ms.toFixed(2)} / worst ${p.worstMs.toFixed(2)} ms, ${p.over5Ms} times over 5 ms and ${p.over10Ms} over 10 ms.`,
+      );
+    }
   }
   if (r.scale.length > 0) {
     out.push(

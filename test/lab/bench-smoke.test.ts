@@ -91,6 +91,9 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
       expect(f.advertsSeen).toBeGreaterThan(10);
       expect(Number.isFinite(f.worstAdvertGapMs)).toBe(true);
       expect(f.spuriousTransitions).toBe(f.transitions.length);
+      // The machine's own floor, measured in the same period by a bare realtime sleeper.
+      expect(f.platform?.samples).toBeGreaterThan(100);
+      expect(f.platform?.worstMs).toBeGreaterThanOrEqual(f.platform?.p999Ms ?? Number.NaN);
     }
     expect(r.falsePositives.find((f) => f.agent === "vipd")?.worstTimerLatenessMs.master).toEqual(
       expect.any(Number),

@@ -166,9 +166,17 @@ export function renderVipdConfig(host: LabHost, dir: string, o: VipdOptions): st
 function argvFor(mode: "src" | "dist", configPath: string, logLevel: string): string[] {
   const args = ["run", "--config", configPath, "--log-level", logLevel];
   if (mode === "src") return [process.execPath, "--import", "tsx", join(REPO, "src/cli/main.ts"), ...args];
-  // The same V8 flag as the bin's shebang and the unit's NODE_OPTIONS, so the lab and the bench
-  // run vipd as production does.
-  return [process.execPath, "--max-semi-space-size=1", join(REPO, "bin/vipd.js"), ...args];
+  // The same flags as the bin's shebang and the unit's NODE_OPTIONS, and the unit's malloc arena
+  // limit, so the lab and the bench run vipd as production does.
+  return [
+    "env",
+    "MALLOC_ARENA_MAX=2",
+    process.execPath,
+    "--max-semi-space-size=1",
+    "--v8-pool-size=1",
+    join(REPO, "bin/vipd.js"),
+    ...args,
+  ];
 }
 
 /** Starts vipd in host's namespace; resolves once it logged "vipd running". */

@@ -6,7 +6,15 @@ import { describe, expect, it } from "vitest";
 import { controlRequest } from "../../src/runtime/control-client.js";
 import type { ReloadPlan } from "../../src/runtime/operations.js";
 import { type LabHost, labAvailable, labVip, withLab } from "./netns.js";
-import { pollUntil, sleep, startVipd, type VipdAgent, type VipdInstance, vipHolders } from "./vipd-agent.js";
+import {
+  pollUntil,
+  sleep,
+  startVipd,
+  type VipdAgent,
+  type VipdInstance,
+  type VipdLogLine,
+  vipHolders,
+} from "./vipd-agent.js";
 
 const ADVERT_MS = 100;
 const VIP = labVip("ipv4", 10);
@@ -28,6 +36,27 @@ const ask = (a: VipdAgent, request: { cmd: string; [k: string]: unknown }, timeo
 /** Runs the vipd CLI (from source) inside host's namespace. */
 function cli(host: LabHost, args: string[], timeoutMs = 30_000) {
   return host.exec([process.execPath, "--import", "tsx", "src/cli/main.ts", ...args], { timeoutMs });
+}
+
+/**
+ * Stops a (the master) with SIGSTOP for 1 s, far beyond the ~200 ms budget at 100 ms adverts, once
+ * b has taken over; resumes it and returns the stall's critical log line. The agent runs vipd under
+ * `sh -c exec`, so the child is vipd itself.
+ */
+async function stallMaster(a: VipdAgent, b: VipdAgent): Promise<{ t0: number; stall: VipdLogLine }> {
+  await sleep(3 * ADVERT_MS);
+  const pid = a.child.pid;
+  if (pid === undefined) throw new Error("no pid");
+  const t0 = Date.now();
+  process.kill(pid, "SIGSTOP");
+  await b.waitForState("web", "master", { sinceMs: t0, timeoutMs: 2000 });
+  await sleep(1000 - (Date.now() - t0));
+  process.kill(pid, "SIGCONT");
+  const stall = await a.waitForLog("critical stall log", (l) => l.msg.startsWith("event loop stalled"), {
+    sinceMs: t0,
+    timeoutMs: 3000,
+  });
+  return { t0, stall };
 }
 
 describe.runIf(labAvailable())("operator controls (root, VRRPv3 IPv4 at 100 ms)", () => {
@@ -211,20 +240,7 @@ describe.runIf(labAvailable())("operator controls (root, VRRPv3 IPv4 at 100 ms)"
       await a.waitForState("web", "master", { timeoutMs: 5000 });
       const b = await startVipd(hb, { instances: [web(100, { nopreempt: true })] });
       await b.waitForState("web", "backup", { timeoutMs: 5000 });
-      await sleep(3 * ADVERT_MS);
-      const pid = a.child.pid;
-      if (pid === undefined) throw new Error("no pid");
-      // The agent runs vipd under `sh -c exec`, so the child is vipd itself. Stop it for 1 s:
-      // far beyond the ~200 ms budget at 100 ms adverts.
-      const t0 = Date.now();
-      process.kill(pid, "SIGSTOP");
-      await b.waitForState("web", "master", { sinceMs: t0, timeoutMs: 2000 });
-      await sleep(1000 - (Date.now() - t0));
-      process.kill(pid, "SIGCONT");
-      const stall = await a.waitForLog("critical stall log", (l) => l.msg.startsWith("event loop stalled"), {
-        sinceMs: t0,
-        timeoutMs: 3000,
-      });
+      const { t0, stall } = await stallMaster(a, b);
       expect(stall.level).toBe(50);
       expect(stall.fields.lagMs as number).toBeGreaterThan(800);
       await a.waitForLog("stall resign", (l) => l.msg === "resigning after a stall (priority 0)", {
@@ -252,18 +268,7 @@ describe.runIf(labAvailable())("operator controls (root, VRRPv3 IPv4 at 100 ms)"
       await a.waitForState("web", "master", { timeoutMs: 5000 });
       const b = await startVipd(hb, { instances: [web(100)] });
       await b.waitForState("web", "backup", { timeoutMs: 5000 });
-      await sleep(3 * ADVERT_MS);
-      const pid = a.child.pid;
-      if (pid === undefined) throw new Error("no pid");
-      const t0 = Date.now();
-      process.kill(pid, "SIGSTOP");
-      await b.waitForState("web", "master", { sinceMs: t0, timeoutMs: 2000 });
-      await sleep(1000 - (Date.now() - t0));
-      process.kill(pid, "SIGCONT");
-      await a.waitForLog("critical stall log", (l) => l.msg.startsWith("event loop stalled"), {
-        sinceMs: t0,
-        timeoutMs: 3000,
-      });
+      const { t0 } = await stallMaster(a, b);
       // b hears a's higher advert and goes back to backup; a never left master.
       await b.waitForState("web", "backup", { sinceMs: t0, timeoutMs: 3000 });
       await sleep(10 * ADVERT_MS);

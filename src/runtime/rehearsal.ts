@@ -38,6 +38,22 @@ import type {
   VrrpSocketPort,
 } from "./ports.js";
 
+/** A report with every count at zero (the start of a rehearsal, or nothing rehearsed yet). */
+export function emptyRehearsalReport(instances: string[] = []): RehearsalReport {
+  return {
+    instances,
+    takeovers: 0,
+    stepDowns: 0,
+    advertsSent: 0,
+    vipsAdded: 0,
+    vipsRemoved: 0,
+    framesDropped: 0,
+    busyMs: 0,
+    longestChunkMs: 0,
+    cpuMs: 0,
+  };
+}
+
 /** Default time between rehearsals: often enough that V8 does not flush the takeover's bytecode. */
 export const REHEARSAL_EVERY_MS = 60_000;
 /** Takeover cycles of the first rehearsal (each: a down-timer takeover and a priority-0 one). */
@@ -382,18 +398,7 @@ export async function rehearseTakeover(
 ): Promise<RehearsalReport> {
   const cpuStart = cpuMs();
   const specs = rehearsalSpecs(realSpecs);
-  const report: RehearsalReport = {
-    instances: specs.map((s) => s.name),
-    takeovers: 0,
-    stepDowns: 0,
-    advertsSent: 0,
-    vipsAdded: 0,
-    vipsRemoved: 0,
-    framesDropped: 0,
-    busyMs: 0,
-    longestChunkMs: 0,
-    cpuMs: 0,
-  };
+  const report = emptyRehearsalReport(specs.map((s) => s.name));
   if (specs.length === 0) return report;
   const { clock, ports, sockets, counts, roles } = rehearsalPorts(specs);
   const engine = new Engine<InstanceSpec[]>({

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { configToSpecs } from "../../src/runtime/config-view.js";
 import { runDaemon } from "../../src/runtime/daemon.js";
 import {
+  emptyRehearsalReport,
   REHEARSAL_CYCLES,
   REHEARSAL_REPEAT_CYCLES,
   type RehearsalReport,
@@ -45,20 +46,7 @@ instances:
     virtual_ips: [192.0.2.120/24]
 `;
 
-function emptyReport(): RehearsalReport {
-  return {
-    instances: [],
-    takeovers: 0,
-    stepDowns: 0,
-    advertsSent: 0,
-    vipsAdded: 0,
-    vipsRemoved: 0,
-    framesDropped: 0,
-    busyMs: 0,
-    longestChunkMs: 0,
-    cpuMs: 0,
-  };
-}
+const emptyReport = (): RehearsalReport => emptyRehearsalReport();
 
 describe("takeover rehearsal", () => {
   it("one throwaway instance per (family, version), at a fixed priority without fencing", () => {

@@ -51,8 +51,14 @@ export interface AddressChange {
 
 export interface Rtnl {
   getLink(ifname: string): Promise<LinkState>;
-  /** Adds cidr marked as vipd's; IPv6 without DAD; `label` (IPv4 only) like "eth0:vip". */
-  addAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  /**
+   * Adds cidr marked as vipd's; IPv6 without DAD; `label` (IPv4 only) like "eth0:vip".
+   * `onApplied` runs synchronously, before addAddress returns, when the request went to the kernel
+   * in the caller's own turn: rtnetlink applies an add inside the sender's `sendmsg`, so the address
+   * is then in the kernel (the ACK, which says whether the add succeeded, is the promise). When the
+   * request had to wait (an await, a queue, the library's own send queue), it is never called.
+   */
+  addAddress(ifname: string, cidr: string, o?: { label?: string }, onApplied?: () => void): Promise<void>;
   /**
    * Encodes now the RTM_NEWADDR request a later addAddress(ifname, cidr, o) sends, so that the
    * add itself only sends (a takeover). Validates like addAddress; looks the link up when its
@@ -335,11 +341,16 @@ class NetlinkRtnl implements Rtnl {
   #nextAddressDump: Promise<RawAddress[]> | null = null;
   /** RTM_NEWADDR requests encoded ahead by prepareAddress, by preparedKey (bounded). */
   readonly #preparedAdds = new Map<string, { vip: Vip; request: Buffer[] }>();
+  /** Messages handed to the library whose send completion it has not reported yet. */
+  #sendsUnreported = 0;
+  /** The library is reporting send completions in this turn of the event loop (see #wrapSend). */
+  #completing = false;
 
   constructor(sock: NlSocket, timeoutMs: number) {
     this.#sock = sock;
     this.#timeoutMs = timeoutMs;
     setReceiveBuffer(sock);
+    this.#wrapSend(sock);
     sock.on("error", (e: unknown) => {
       // A failed read on the request socket loses the replies of every request in flight (ENOBUFS
       // above all): fail them now (ENOBUFS ones are retried) instead of leaving them to time out.
@@ -369,20 +380,63 @@ class NetlinkRtnl implements Rtnl {
     return dump ? this.#inFlight === 0 : this.#inFlight < MAX_REQUESTS_IN_FLIGHT;
   }
 
+  /**
+   * Counts the library's unreported sends, to know when a request is sent in the caller's turn.
+   * netlink@0.3.0 (pinned) calls sendmsg inside send() only when its own send queue and its
+   * queue of completions to report are both empty and it is not reporting completions; otherwise
+   * the message waits for the next writable poll. Every message queued or unreported has its
+   * completion callback still to come, so `#sendsUnreported === 0` means both queues are empty.
+   * Completions are reported from the library's own timer or poll callback; code they lead to
+   * (a rejected request's handlers run as microtasks of that callback) runs while it still reports,
+   * so the rest of that turn counts as busy: #completing is cleared by a setImmediate, which runs
+   * after the timer and poll phases of the same loop iteration.
+   */
+  #wrapSend(sock: NlSocket): void {
+    const raw = sock.socket;
+    const send = raw.send.bind(raw);
+    raw.send = (msg, options, callback) => {
+      this.#sendsUnreported++;
+      send(msg, options, (error) => {
+        this.#sendsUnreported--;
+        if (!this.#completing) {
+          this.#completing = true;
+          setImmediate(() => {
+            this.#completing = false;
+          });
+        }
+        if (callback !== undefined) callback(error);
+        else if (error !== undefined) raw.emit("error", error);
+      });
+    };
+  }
+
+  /** A send now goes to the kernel before send() returns (see #wrapSend). */
+  #sendsAtOnce(): boolean {
+    return this.#sendsUnreported === 0 && !this.#completing;
+  }
+
   /** A new request (not a dump) may skip the queue: nothing waits in it and a slot is free. */
   #mayStart(): boolean {
     return this.#queue.length === 0 && this.#slotFree(false);
   }
 
-  /** sock.request through the queue, retried after ENOBUFS; onSent runs when its turn came. */
+  /**
+   * sock.request through the queue, retried after ENOBUFS; onSent runs when its turn came.
+   * onInKernel runs right after the first send when that send reached the kernel in the caller's
+   * own turn (see #wrapSend), never otherwise.
+   */
   async #request(
     type: number,
     data: Uint8Array[],
     options: RequestOptions,
     onSent?: () => void,
+    onInKernel?: () => void,
   ): Promise<RawMessage[]> {
     const dump = ((options.flags ?? 0) & FlagsGet.DUMP) === FlagsGet.DUMP;
+    // Read before anything is sent: only the very first attempt of an unqueued request can count.
+    let atOnce = false;
     if (!dump && this.#mayStart()) {
+      atOnce = this.#sendsAtOnce();
       // A free slot: sent in this same turn (no await before sock.request), so that a takeover's
       // VIP add reaches the kernel before the transition's log line and notify hooks run. Dumps
       // always queue: callers that come while one waits share it (#addresses).
@@ -409,6 +463,10 @@ class NetlinkRtnl implements Rtnl {
                 reject(e);
               },
             );
+            if (atOnce) {
+              atOnce = false;
+              onInKernel?.();
+            }
           });
         } catch (e) {
           if (errnoName(e) !== "ENOBUFS" || attempt >= ENOBUFS_RETRIES || this.#closed) throw e;
@@ -532,7 +590,12 @@ class NetlinkRtnl implements Rtnl {
     }
   }
 
-  async addAddress(ifname: string, cidr: string, o: { label?: string } = {}): Promise<void> {
+  async addAddress(
+    ifname: string,
+    cidr: string,
+    o: { label?: string } = {},
+    onApplied?: () => void,
+  ): Promise<void> {
     const cachedIndex = this.#indexCache.get(ifname);
     // A prepared request was checked and encoded for this very index, address and label.
     const prepared =
@@ -540,14 +603,21 @@ class NetlinkRtnl implements Rtnl {
     const vip = prepared?.vip ?? checkedVip(cidr, o.label);
     // No await before the request when the index is cached: see #request.
     let index = cachedIndex ?? (await this.#index(ifname)).index;
-    const add = () =>
-      this.#request(
+    // Only the first add, and only when no await came before it: the caller's own turn.
+    let inTurn = cachedIndex !== undefined ? onApplied : undefined;
+    const add = () => {
+      const onInKernel = inTurn;
+      inTurn = undefined;
+      return this.#request(
         RTM_NEWADDR,
         prepared !== undefined && index === cachedIndex
           ? prepared.request
           : encodeAddress(index, vip, { ...o, marked: true }),
         { flags: FlagsNew.CREATE | FlagsNew.EXCL, timeout: this.#timeoutMs },
+        undefined,
+        onInKernel,
       );
+    };
     try {
       try {
         await add();

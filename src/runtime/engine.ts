@@ -148,6 +148,8 @@ interface Instance {
   effectsRunning: boolean;
   /** Why the last removeVips effect failed (null when it succeeded): a release is then withheld. */
   lastRemoveFailure: string | null;
+  /** The addVips effect running now had every add land in the kernel in its own turn (no ACK yet). */
+  addsLanded: boolean;
   idleWaiters: (() => void)[];
   installed: Set<string>;
   plan: AnnouncePlan | null;
@@ -500,6 +502,7 @@ export class Engine<C> {
       effects: [],
       effectsRunning: false,
       lastRemoveFailure: null,
+      addsLanded: false,
       idleWaiters: [],
       installed: new Set(),
       plan: null,
@@ -781,6 +784,7 @@ export class Engine<C> {
     const step = inst.router.handle(now, input);
     this.#setRouterDeadline(inst, step.nextDeadline);
     const actions = takeoverFirst(step.actions);
+    if (actions.length > 0) this.#openTimeline(inst, actions, now);
     // Fencing mode: a master that yields removes its VIPs and then tells the preempting router
     // with a priority-0 advert that they are released; it claims on that advert. The removal is
     // asynchronous, so the release waits behind it in the effect queue. Other adverts (and a
@@ -994,7 +998,11 @@ export class Engine<C> {
         this.#enqueue(inst, { type: "removeVips", vips: action.vips });
         return;
       case "announce":
-        this.#enqueue(inst, { type: "announce", vips: action.vips, reason: action.reason });
+        // Right behind adds that already landed (and nothing queued since): announce now, not on
+        // their ACK. A failed add still reaches the core, which stops the announcements.
+        if (inst.addsLanded && inst.effects.length === 0)
+          this.#startAnnouncing(inst, action.vips, action.reason);
+        else this.#enqueue(inst, { type: "announce", vips: action.vips, reason: action.reason });
         return;
       case "requestFence":
         if (inst.timeline) inst.timeline.fenceRequestedMs = now;
@@ -1027,7 +1035,7 @@ export class Engine<C> {
         });
         return;
       case "stateChanged":
-        this.#onStateChanged(inst, action, now);
+        this.#onStateChanged(inst, action);
         return;
       case "mismatch":
         inst.counters.mismatches[action.field] = (inst.counters.mismatches[action.field] ?? 0) + 1;
@@ -1104,16 +1112,28 @@ export class Engine<C> {
     }
   }
 
-  #onStateChanged(
-    inst: Instance,
-    a: { from: RouterState; to: RouterState; reason: string },
-    now: number,
-  ): void {
+  #onStateChanged(inst: Instance, a: { from: RouterState; to: RouterState; reason: string }): void {
     inst.counters.transitions++;
     inst.log.info({ from: a.from, to: a.to, reason: a.reason }, `${a.from} -> ${a.to}: ${a.reason}`);
-    const takingOver =
-      (a.to === "fencing" || a.to === "master") && a.from !== "fencing" && a.from !== "master";
-    if (takingOver) {
+    if (a.to === "master" && inst.options.vips.length === 0) this.#finishTimeline(inst, true);
+    if (a.to !== "master" && a.to !== "fencing" && inst.timeline) this.#finishTimeline(inst, false);
+    if (a.from === "master" && a.to !== "master") this.#cancelAnnouncements(inst);
+    if (a.to !== "master") inst.lastAdvert = null;
+    this.events.emit("stateChanged", { instance: inst.spec.name, from: a.from, to: a.to, reason: a.reason });
+    if (this.#phase === "running") this.#queueStatus();
+  }
+
+  /**
+   * A takeover's timeline opens before any of its step's actions run: the VIP add and the first
+   * announcement go out ahead of the transition's own bookkeeping (takeoverFirst) and are noted.
+   */
+  #openTimeline(inst: Instance, actions: readonly Action[], now: number): void {
+    for (let i = 0; i < actions.length; i++) {
+      const a = actions[i] as Action;
+      if (a.type !== "stateChanged") continue;
+      const takingOver =
+        (a.to === "fencing" || a.to === "master") && a.from !== "fencing" && a.from !== "master";
+      if (!takingOver) continue;
       const input = inst.currentInput;
       inst.timeline = {
         instance: inst.spec.name,
@@ -1138,12 +1158,6 @@ export class Engine<C> {
         complete: false,
       };
     }
-    if (a.to === "master" && inst.options.vips.length === 0) this.#finishTimeline(inst, true);
-    if (a.to !== "master" && a.to !== "fencing" && inst.timeline) this.#finishTimeline(inst, false);
-    if (a.from === "master" && a.to !== "master") this.#cancelAnnouncements(inst);
-    if (a.to !== "master") inst.lastAdvert = null;
-    this.events.emit("stateChanged", { instance: inst.spec.name, from: a.from, to: a.to, reason: a.reason });
-    if (this.#phase === "running") this.#queueStatus();
   }
 
   /**
@@ -1301,25 +1315,35 @@ export class Engine<C> {
         .map((v) => v.cidr)
         .filter((c) => !inst.installed.has(c) && !requested.includes(c)),
     ];
-    const results = await Promise.allSettled(
-      vips.map((cidr) => {
-        const { dev, o } = this.#addArgs(inst, cidr);
-        return this.#ports.addresses.addAddress(dev, cidr, o);
-      }),
-    );
-    const now = this.#ports.clock.now();
+    let applied = 0;
+    const onApplied = () => {
+      applied++;
+    };
+    const adds = vips.map((cidr) => {
+      const { dev, o } = this.#addArgs(inst, cidr);
+      return this.#ports.addresses.addAddress(dev, cidr, o, onApplied);
+    });
+    // Every VIP already in the kernel (each add went out in this turn): the announcement queued
+    // behind the adds goes out now, before their ACKs, as keepalived announces right after its
+    // adds. A failed add still comes back through the ACK below, to the core as effectFailed.
+    const announceNow = vips.length > 0 && applied === vips.length;
+    if (announceNow) {
+      inst.addsLanded = true;
+      this.#vipsLanded(inst);
+    }
+    const results = await Promise.allSettled(adds);
+    inst.addsLanded = false;
     const failures: string[] = [];
     results.forEach((r, i) => {
       const cidr = vips[i]!;
       if (r.status === "fulfilled") inst.installed.add(cidr);
       else failures.push(`${cidr}: ${errorMessage(r.reason)}`);
     });
-    if (inst.timeline && inst.timeline.vipAddedMs === null) inst.timeline.vipAddedMs = now;
-    // The announcement queued behind this add goes out now, in the same continuation: no await,
-    // timer or log line between the VIP landing and the first GARP / NA.
-    if (failures.length === 0 && inst.effects[0]?.type === "announce") {
-      const next = inst.effects.shift() as Extract<Effect, { type: "announce" }>;
-      this.#startAnnouncing(inst, next.vips, next.reason);
+    // Otherwise the announcement goes out on the ACKs, in the same continuation: no await, timer
+    // or log line between the VIP landing and the first GARP / NA.
+    if (!announceNow && failures.length === 0) this.#vipsLanded(inst);
+    else if (!announceNow && inst.timeline && inst.timeline.vipAddedMs === null) {
+      inst.timeline.vipAddedMs = this.#ports.clock.now();
     }
     if (failures.length > 0) {
       inst.counters.vipAddErrors += failures.length;
@@ -1327,6 +1351,16 @@ export class Engine<C> {
       this.#feed(inst, { type: "effectFailed", effect: "addVips", error: failures.join("; ") });
     }
     return vips.filter((v) => inst.installed.has(v));
+  }
+
+  /** The VIPs are in the kernel: the timeline notes it, and the announcement queued behind starts. */
+  #vipsLanded(inst: Instance): void {
+    if (inst.timeline && inst.timeline.vipAddedMs === null)
+      inst.timeline.vipAddedMs = this.#ports.clock.now();
+    if (inst.effects[0]?.type === "announce") {
+      const next = inst.effects.shift() as Extract<Effect, { type: "announce" }>;
+      this.#startAnnouncing(inst, next.vips, next.reason);
+    }
   }
 
   /** Sends the priority-0 release queued behind a removal, unless that removal failed. */

@@ -60,7 +60,12 @@ export interface LinkInfo {
 /** The rtnetlink side: interface facts and the VIPs vipd adds (marked as vipd's). */
 export interface AddressManagerPort {
   getLink(ifname: string): Promise<LinkInfo>;
-  addAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  /**
+   * `onApplied`, when given, is called synchronously before addAddress returns if the address is
+   * already in the kernel then (rtnetlink applies an add inside the send); the promise still
+   * reports the outcome. Not called when the add had to wait: the promise is then the only signal.
+   */
+  addAddress(ifname: string, cidr: string, o?: { label?: string }, onApplied?: () => void): Promise<void>;
   /**
    * Optional: gets a later addAddress with the same arguments ready ahead (the rtnetlink adapter
    * encodes its request), so that a takeover only sends. Rejects on what addAddress would reject

@@ -301,8 +301,11 @@ function rehearsalPorts(specs: InstanceSpec[]) {
       await yieldTurn();
       return { ...link(ifname) };
     },
-    addAddress: async () => {
+    // Lands in the caller's turn, as an idle rtnetlink socket does: the takeover's early
+    // announcement (before the ACK) is the path rehearsed.
+    addAddress: async (_ifname, _cidr, _o, onApplied) => {
       counts.added++;
+      onApplied?.();
     },
     removeAddress: async () => {
       counts.removed++;

@@ -196,6 +196,31 @@ async function run(c: Command): Promise<unknown> {
           await added;
           return { inKernelBeforeAwait: shown.includes(` ${cidr} `) };
         }
+        case "addAddressApplied": {
+          // Two adds in one turn: which ones say they landed at once (onApplied), and was each
+          // address in the kernel right then? (`ip` runs synchronously, nothing else in between.)
+          const ifname = String(args[0]);
+          const cidrs = (args[1] as unknown[]).map(String);
+          const shown = (cidr: string) =>
+            execFileSync("ip", ["-o", "addr", "show", "dev", ifname], { encoding: "utf8" }).includes(
+              ` ${cidr} `,
+            );
+          const out = cidrs.map(() => ({
+            applied: false,
+            inKernelWhenApplied: false,
+            inKernelAfterCall: false,
+          }));
+          const adds = cidrs.map((cidr, i) => {
+            const added = r.addAddress(ifname, cidr, {}, () => {
+              out[i]!.applied = true;
+              out[i]!.inKernelWhenApplied = shown(cidr);
+            });
+            out[i]!.inKernelAfterCall = shown(cidr);
+            return added;
+          });
+          await Promise.all(adds);
+          return out;
+        }
         case "removeAddress":
           return r.removeAddress(String(args[0]), String(args[1]));
         case "listVipdAddresses":

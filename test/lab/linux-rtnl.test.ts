@@ -64,6 +64,23 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
     }
   });
 
+  it("an add says it landed (onApplied) only when it reached the kernel in the caller's turn", async () => {
+    await rtnl("addAddress", "eth0", "192.0.2.203/24"); // the index is known from now on
+    // The first of two adds in one turn goes straight to the kernel; the library queues the second
+    // behind the first one's unreported send, so it must not claim to have landed.
+    const out = await rtnl("addAddressApplied", "eth0", ["192.0.2.204/24", "2001:db8::204/64"]);
+    expect(out).toEqual([
+      { applied: true, inKernelWhenApplied: true, inKernelAfterCall: true },
+      { applied: false, inKernelWhenApplied: false, inKernelAfterCall: false },
+    ]);
+    // Both are there once their ACKs came.
+    expect(await has(a, "192.0.2.204/24")).toBe(true);
+    expect(await has(a, "2001:db8::204/64")).toBe(true);
+    for (const cidr of ["192.0.2.203/24", "192.0.2.204/24", "2001:db8::204/64"]) {
+      await rtnl("removeAddress", "eth0", cidr);
+    }
+  });
+
   it("adds IPv4 (with label) and IPv6 (nodad) VIPs marked as vipd’s; adding again is fine", async () => {
     await rtnl("addAddress", "eth0", "192.0.2.200/24", { label: "eth0:vip" });
     await rtnl("addAddress", "eth0", "2001:db8::200/64");

@@ -237,6 +237,62 @@ describe("runtime engine: startup and takeover", () => {
     ).toBe(true);
   });
 
+  it("VIPs that land in the takeover's own turn are announced before their ACK", async () => {
+    const world = new FakeWorld();
+    world.addsInTurn = true;
+    let ack!: () => void;
+    world.ackGate = new Promise<void>((r) => {
+      ack = r;
+    });
+    const { engine } = await startEngine(BASE_YAML, { world });
+    await world.clock.advanceTo(1000 + MDI_MS);
+    // the ACK is still pending: the GARPs went out right after the add
+    expect(world.events.map((e) => e.kind)).toEqual([
+      "advert",
+      "add",
+      "frame",
+      "frame",
+      "frame",
+      "frame",
+      "frame",
+    ]);
+    expect(state(engine).installedVips).toEqual([]);
+    const tl = state(engine).lastTimeline;
+    expect(tl?.complete).toBe(true);
+    expect(tl?.vipAddedMs).toBe(1000 + MDI_MS);
+    expect(tl?.firstAnnounceMs).toBe(1000 + MDI_MS);
+    ack();
+    await flush();
+    // the ACK confirms the VIP; nothing is announced twice for it
+    expect(state(engine).installedVips).toEqual(["192.0.2.100/24"]);
+    expect(world.frames()).toHaveLength(5);
+    expect(state(engine).state).toBe("master");
+  });
+
+  it("an add announced before its ACK that then fails goes back to the core, and announcing stops", async () => {
+    const world = new FakeWorld();
+    world.addsInTurn = true;
+    world.failAdd = new Error("RTNETLINK answers: Operation not permitted");
+    let ack!: () => void;
+    world.ackGate = new Promise<void>((r) => {
+      ack = r;
+    });
+    const { engine, lines } = await startEngine(BASE_YAML, { world });
+    await world.clock.advanceTo(1000 + MDI_MS);
+    expect(world.frames()).toHaveLength(5);
+    ack();
+    await flush();
+    const s = state(engine);
+    expect(s.state).toBe("fault");
+    expect(s.counters.vipAddErrors).toBe(1);
+    expect(s.installedVips).toEqual([]);
+    expect(lines.some((l) => l.msg === "adding VIPs failed")).toBe(true);
+    // no refresh or later burst for a VIP that is not ours
+    await world.clock.advance(5000);
+    expect(world.frames()).toHaveLength(5);
+    expect(world.addresses.size).toBe(0);
+  });
+
   it("a failing advert send is reported back to the core and counted", async () => {
     const { world, engine, lines } = await startEngine(BASE_YAML);
     world.socket.failSend = new Error("ENOBUFS");

@@ -139,6 +139,12 @@ export class FakeWorld {
   failFrame: Error | null = null;
   /** When set, address changes wait for this promise (to test ordering). */
   gate: Promise<void> | null = null;
+  /**
+   * As rtnetlink does when its socket is idle: an add lands in the caller's turn and says so
+   * (onApplied); its outcome (failAdd) comes later, after ackGate when one is set.
+   */
+  addsInTurn = false;
+  ackGate: Promise<void> | null = null;
   watchdog: number | null = null;
   #signals = new Map<string, Set<() => void>>();
   #linkCb: ((e: { ifname: string; up: boolean }) => void) | null = null;
@@ -188,7 +194,18 @@ export class FakeWorld {
           ],
         };
       },
-      addAddress: async (ifname, cidr, o) => {
+      addAddress: async (ifname, cidr, o, onApplied) => {
+        if (this.addsInTurn && !this.gate) {
+          this.addresses.add(`${ifname} ${cidr}`);
+          this.events.push({ kind: "add", at: this.clock.t, ifname, cidr, label: o?.label ?? null });
+          onApplied?.();
+          if (this.ackGate) await this.ackGate;
+          if (this.failAdd) {
+            this.addresses.delete(`${ifname} ${cidr}`);
+            throw this.failAdd;
+          }
+          return;
+        }
         if (this.gate) await this.gate;
         if (this.failAdd) throw this.failAdd;
         this.addresses.add(`${ifname} ${cidr}`);

@@ -23,7 +23,12 @@ export function createLogger(level: LogLevel): pino.Logger {
 export async function runCommand(
   o: { config: string; logLevel: LogLevel },
   io: CliIo,
-  deps: { loadRunDaemon?: () => Promise<RunDaemon>; logger?: pino.Logger } = {},
+  deps: {
+    loadRunDaemon?: () => Promise<RunDaemon>;
+    logger?: pino.Logger;
+    /** Called once runDaemon resolved: READY was sent (or the start failed and `stopped` settles). */
+    onStarted?: (logger: pino.Logger) => void;
+  } = {},
 ): Promise<number> {
   const config = await loadOrReport(o.config, io);
   if (!config) return EX_CONFIG;
@@ -38,6 +43,7 @@ export async function runCommand(
   }
   try {
     const handle = await runDaemon(config, { configPath: o.config, logger });
+    deps.onStarted?.(logger);
     return await handle.stopped;
   } catch (err) {
     const code = (err as { code?: unknown }).code;

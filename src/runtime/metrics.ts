@@ -506,13 +506,14 @@ export class MetricsListenError extends Error {
 /**
  * Serves GET /metrics on host:port; anything else is 404, other methods 405. node:http is loaded
  * here, not with the module: the daemon serves metrics after READY (or not at all), and the HTTP
- * stack costs start-up time and ~1 MiB of RSS.
+ * stack costs start-up time and ~1 MiB of RSS. Loaded with require, not import(): `vipd run` runs
+ * as a classic script (dist/bundle/run.cjs, see src/cli/code-cache.ts), where import() needs a loader.
  */
 export async function serveMetrics(
   metrics: VipdMetrics,
   listen: { host: string; port: number },
 ): Promise<MetricsServer> {
-  const { createServer } = await import("node:http");
+  const { createServer } = require("node:http") as typeof import("node:http");
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/metrics") {

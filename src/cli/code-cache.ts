@@ -1,0 +1,224 @@
+// Loads a CommonJS bundle (dist/bundle/run.cjs, the whole `vipd run` path) as a classic script
+// through node:vm, with a V8 code cache kept in a file. Node 20 has no compile cache of its own:
+// without one, every start parses the bundle and compiles each function it calls. With the cache,
+// V8 takes the bytecode of every function the previous start had compiled.
+//
+// The cache is a plain optimisation: a missing, stale, corrupt or unsafe file is a miss (the script
+// compiles from source), never an error. A miss leaves a fresh cache behind when the directory is
+// writable (saveCache, called by vipd once it is running), so the next start is a hit.
+//
+// File: magic, then a JSON header (its length in 4 bytes), then V8's cached data. The header's key
+// names the exact source (length and CRC-32), Node and V8 versions, architecture and V8 flags; the
+// payload's length and CRC-32 catch a torn or damaged file (V8 itself does not verify its checksum
+// in release builds). V8 still runs its own checks and may reject the data (cachedDataRejected).
+//
+// Where: $VIPD_CODE_CACHE_DIR, else $CACHE_DIRECTORY (systemd's CacheDirectory=), else the bundle's
+// own directory. VIPD_CODE_CACHE_DIR=off turns the cache off. The file is only read when owned by
+// this user (or root) and not writable by group or others: it holds code this process will run.
+
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import vm from "node:vm";
+import { crc32 } from "node:zlib";
+
+const MAGIC = Buffer.from("vipd-v8cache-1\n", "latin1");
+/** File name of the cache inside its directory. */
+export const CACHE_FILE = "run.v8cache";
+/**
+ * Parameters of the function expression the file is: scripts/bundle.mjs writes run.cjs as
+ * `(function (exports, ...) {...})`, so that the file's text is the script's source as it is (no
+ * second copy made by wrapping it here). `import.meta.url` is defined as the last one.
+ */
+export const WRAPPER_PARAMS = [
+  "exports",
+  "require",
+  "module",
+  "__filename",
+  "__dirname",
+  "__vipdImportMetaUrl",
+];
+
+/** How the cache was used at load time. */
+export type CacheLoad =
+  | { type: "off" }
+  | { type: "hit"; bytes: number }
+  | { type: "miss"; reason: string }
+  /** The file passed vipd's checks but V8 refused it (another V8 build or flags). */
+  | { type: "rejected"; bytes: number };
+
+/** What saveCache did. */
+export type CacheSave =
+  | { type: "not-needed" }
+  | { type: "written"; path: string; bytes: number; ms: number }
+  | { type: "failed"; path: string; error: string };
+
+export interface LoadedScript {
+  /** The script's module.exports. */
+  exports: Record<string, unknown>;
+  load: CacheLoad;
+  /** The cache file's path (null: off). */
+  cachePath: string | null;
+  /** Writes a fresh cache after a miss or rejection (no-op after a hit, when off or unwritable). */
+  saveCache(): CacheSave;
+}
+
+/** The cache directory for a bundle in scriptDir, from the environment (null: off). */
+export function codeCacheDir(env: NodeJS.ProcessEnv, scriptDir: string): string | null {
+  const own = env.VIPD_CODE_CACHE_DIR;
+  if (own !== undefined && own !== "") return own === "off" ? null : own;
+  // systemd sets CACHE_DIRECTORY to the CacheDirectory= paths, colon-separated.
+  const systemd = env.CACHE_DIRECTORY?.split(":")[0];
+  if (systemd !== undefined && systemd !== "") return systemd;
+  return scriptDir;
+}
+
+/** Identifies what a cache was made for: the source text, the runtime and V8's flags. */
+export function cacheKey(source: Uint8Array, execArgv: readonly string[]): string {
+  const sourceCrc = crc32(source).toString(16);
+  return [
+    `node ${process.version}`,
+    `v8 ${process.versions.v8}`,
+    process.arch,
+    `source ${source.length} ${sourceCrc}`,
+    `flags ${execArgv.join(" ")}`,
+  ].join("; ");
+}
+
+interface Header {
+  key: string;
+  length: number;
+  crc: number;
+}
+
+/** The cache file's bytes for V8's data under key. */
+export function encodeCache(key: string, data: Uint8Array): Buffer {
+  const header = Buffer.from(JSON.stringify({ key, length: data.length, crc: crc32(data) } satisfies Header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(header.length);
+  return Buffer.concat([MAGIC, len, header, data]);
+}
+
+/** V8's data from a cache file's bytes, or why they cannot be used for key. */
+export function decodeCache(file: Buffer, key: string): { data: Buffer } | { reason: string } {
+  if (file.length < MAGIC.length + 4 || !file.subarray(0, MAGIC.length).equals(MAGIC))
+    return { reason: "not a vipd code cache" };
+  const headerLength = file.readUInt32LE(MAGIC.length);
+  const start = MAGIC.length + 4 + headerLength;
+  if (start > file.length) return { reason: "truncated header" };
+  let header: Partial<Header>;
+  try {
+    header = JSON.parse(file.subarray(MAGIC.length + 4, start).toString("latin1")) as Partial<Header>;
+  } catch {
+    return { reason: "unreadable header" };
+  }
+  if (header.key !== key) return { reason: "stale (made for another build, runtime or flags)" };
+  const data = file.subarray(start);
+  if (data.length !== header.length) return { reason: "truncated data" };
+  if (crc32(data) !== header.crc) return { reason: "damaged data (checksum)" };
+  return { data };
+}
+
+/** Reads the cache file if it is safe to run: a regular file of ours, writable by us only. */
+function readCacheFile(path: string): { file: Buffer } | { reason: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { reason: code === "ENOENT" ? "no cache yet" : `cannot open: ${code ?? String(err)}` };
+  }
+  try {
+    const st = fstatSync(fd);
+    const uid = process.getuid?.() ?? 0;
+    if (!st.isFile()) return { reason: "not a regular file" };
+    if (st.uid !== uid && st.uid !== 0) return { reason: `owned by uid ${st.uid}` };
+    if ((st.mode & 0o022) !== 0) return { reason: "writable by group or others" };
+    return { file: readFileSync(fd) };
+  } catch (err) {
+    return { reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Compiles the file at scriptPath, a function expression of WRAPPER_PARAMS holding a CommonJS
+ * module, with the code cache in cacheDir (null: no cache), and runs it. Errors thrown by the
+ * script itself propagate.
+ */
+export function loadCommonJsWithCache(
+  scriptPath: string,
+  cacheDir: string | null,
+  o: { execArgv?: readonly string[] } = {},
+): LoadedScript {
+  const bytes = readFileSync(scriptPath);
+  const cachePath = cacheDir === null ? null : join(cacheDir, CACHE_FILE);
+  const key = cachePath === null ? "" : cacheKey(bytes, o.execArgv ?? process.execArgv);
+  // The bundle is ASCII (scripts/bundle.mjs): latin1 makes a one-byte string, no decoding.
+  const source = bytes.toString("latin1");
+  let load: CacheLoad = { type: "off" };
+  let cachedData: Buffer | undefined;
+  if (cachePath !== null) {
+    const read = readCacheFile(cachePath);
+    const decoded = "file" in read ? decodeCache(read.file, key) : read;
+    if ("data" in decoded) cachedData = decoded.data;
+    else load = { type: "miss", reason: decoded.reason };
+  }
+  const script = new vm.Script(source, {
+    filename: scriptPath,
+    ...(cachedData === undefined ? {} : { cachedData }),
+  });
+  if (cachedData !== undefined)
+    load = script.cachedDataRejected
+      ? { type: "rejected", bytes: cachedData.length }
+      : { type: "hit", bytes: cachedData.length };
+  cachedData = undefined;
+  const fn = script.runInThisContext() as (...args: unknown[]) => void;
+  const module = { exports: {} as Record<string, unknown> };
+  const url = pathToFileURL(scriptPath);
+  fn(module.exports, createRequire(url), module, scriptPath, dirname(scriptPath), url.href);
+
+  let pending: vm.Script | null = load.type === "miss" || load.type === "rejected" ? script : null;
+  return {
+    exports: module.exports,
+    load,
+    cachePath,
+    saveCache: () => {
+      const s = pending;
+      pending = null;
+      if (s === null || cachePath === null || !writable(dirname(cachePath))) return { type: "not-needed" };
+      const started = performance.now();
+      const tmp = `${cachePath}.${process.pid}.tmp`;
+      try {
+        const file = encodeCache(key, s.createCachedData());
+        writeFileSync(tmp, file, { mode: 0o600, flag: "wx" });
+        renameSync(tmp, cachePath);
+        return { type: "written", path: cachePath, bytes: file.length, ms: performance.now() - started };
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        return { type: "failed", path: cachePath, error: (err as Error).message };
+      }
+    },
+  };
+}

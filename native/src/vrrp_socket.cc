@@ -1,29 +1,41 @@
 // Raw IP protocol 112 (VRRP) sockets, IPv4 and IPv6, bound to one interface.
 //
-// new VrrpSocket(family: 4 | 6, ifname, multicast, onDatagrams, onError)
-//   onDatagrams(payloads: Buffer, meta: Int32Array, addresses: string[], receivedMs: Float64Array)
-//                                      every datagram read in one readiness event, in one call:
-//                                      datagram i is payloads[meta[4i] .. meta[4i] + meta[4i+1]),
-//                                      TTL / hop limit meta[4i+2] (-1 unknown), arrival ifindex
-//                                      meta[4i+3], source addresses[2i], destination addresses[2i+1].
-//                                      `payloads` is a fresh buffer per call (never reused).
+// new VrrpSocket(family: 4 | 6, ifname, multicast, onBatch, onError)
+//   onBatch(count: number)             the datagrams read in one readiness event (count >= 1), in
+//                                      one call, left in memory shared with JavaScript and valid
+//                                      until onBatch returns (the next read overwrites it):
+//                                      datagram i is payloads[meta[6i] .. meta[6i] + meta[6i+1]),
+//                                      TTL / hop limit meta[6i+2] (-1 unknown), arrival ifindex
+//                                      meta[6i+3], source addressTexts[meta[6i+4]] and destination
+//                                      addressTexts[meta[6i+5]] (index -1: unknown, ""), and
 //                                      receivedMs[i]: CLOCK_MONOTONIC ms when the kernel received
-//                                      datagram i (its SO_TIMESTAMPNS stamp on CLOCK_REALTIME, moved
-//                                      to CLOCK_MONOTONIC; the read time when the stamp is missing,
-//                                      from the future or over a second old: a stepped wall clock)
+//                                      it (its SO_TIMESTAMPNS stamp on CLOCK_REALTIME, moved to
+//                                      CLOCK_MONOTONIC; the read time when the stamp is missing,
+//                                      from the future or over a second old: a stepped wall clock).
+//                                      A readiness event with more payload than payloads.length, or
+//                                      more addresses than addressTexts holds, is handed over in
+//                                      several calls.
 //   onError(error: Error)              a receive error other than EAGAIN / EINTR
-// VrrpSocket.batchVersion              1: the onDatagrams form above (older builds: one call per
-//                                      datagram, onDatagram(payload, src, dst, ttl, ifindex))
+// socket.meta: Int32Array, socket.receivedMs: Float64Array, socket.payloads: Uint8Array,
+// socket.addressTexts: string[]        the shared memory above, made once per socket (no
+//                                      allocation per readiness event); addressTexts is a small
+//                                      cache of address texts, slots filled by the addon on a miss.
+// VrrpSocket.batchVersion              2: the onBatch form above (1: onDatagrams(payloads, meta,
+//                                      addresses, receivedMs) with fresh objects per call; older:
+//                                      one call per datagram)
 // socket.send(payload: Uint8Array, dst: string, src?: string)
-// socket.drain()                       reads what is queued now and hands it to onDatagrams before
-//                                      returning (a plain call: no new callback scope)
-// socket.close()                       idempotent; safe from inside onDatagram
+// socket.drain()                       reads what is queued now and hands it to onBatch before
+//                                      returning (a plain call: no new callback scope); a no-op
+//                                      when called from inside onBatch (the read in progress goes
+//                                      on and hands over the rest itself)
+// socket.close()                       idempotent; safe from inside onBatch
 #include "vrrp_socket.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,8 +44,6 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "common.h"
 
@@ -47,11 +57,23 @@ constexpr int kTosNetworkControl = 0xc0;
 // Datagrams handled per readiness event; the rest wait for the next loop turn (the poll is
 // level-triggered), so a flood cannot starve timers.
 constexpr int kMaxDatagramsPerWakeup = 64;
-// Largest IP datagram; VRRP messages are far smaller, so nothing is ever truncated.
+// Datagrams read by one recvmmsg. A call that returns fewer has emptied the queue, so no further
+// call (that would end in EAGAIN) is made; one that arrives just after wakes the poll again.
+constexpr int kDatagramsPerRead = 16;
+// Receive space of each of those: the largest IP datagram, so nothing is ever truncated. Only the
+// pages the kernel writes into become resident (a VRRP message touches the first one).
 constexpr size_t kReceiveBufferBytes = 65536;
+constexpr size_t kControlBytes = 256;
+// Shared with JavaScript: per datagram 6 int32 of meta and one float64 receive time, and the
+// payloads back to back (room for at least one datagram of the largest size).
+constexpr int kMetaInts = 6;
+constexpr size_t kPayloadBytes = 65536;
 // Address texts kept as JavaScript strings: a host hears the same few sources, so a datagram's
 // source and destination are found here instead of formatted (inet_ntop) and allocated each time.
 constexpr size_t kAddressCacheSize = 16;
+static_assert(kAddressCacheSize <= 32, "slots_in_batch_ is a 32-bit mask");
+
+double ToMs(const timespec& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6; }
 
 struct CachedAddress {
   unsigned char bytes[16];
@@ -65,12 +87,17 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
                        {InstanceMethod<&VrrpSocket::Send>("send"), InstanceMethod<&VrrpSocket::Close>("close"),
                         InstanceMethod<&VrrpSocket::Drain>("drain"),
                         InstanceAccessor<&VrrpSocket::Ifindex>("ifindex"),
-                        StaticValue("batchVersion", Napi::Number::New(env, 1))});
+                        InstanceAccessor<&VrrpSocket::Meta>("meta"),
+                        InstanceAccessor<&VrrpSocket::ReceivedMs>("receivedMs"),
+                        InstanceAccessor<&VrrpSocket::Payloads>("payloads"),
+                        InstanceAccessor<&VrrpSocket::AddressTexts>("addressTexts"),
+                        StaticValue("batchVersion", Napi::Number::New(env, 2))});
   }
 
   explicit VrrpSocket(const Napi::CallbackInfo& info);
   ~VrrpSocket() override {
     CloseInternal();
+    if (arena_ != nullptr) munmap(arena_, kArenaBytes);
     // Kept until here, not freed by close(): close() may run inside a callback using it.
     delete async_context_;
   }
@@ -79,31 +106,57 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ifindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
+  Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
+  Napi::Value ReceivedMs(const Napi::CallbackInfo&) { return received_.Value(); }
+  Napi::Value Payloads(const Napi::CallbackInfo&) { return payloads_.Value(); }
+  Napi::Value AddressTexts(const Napi::CallbackInfo&) { return address_texts_.Value(); }
 
   bool Setup(Napi::Env env, bool multicast);
   static void OnReadable(void* owner, int status, int events);
   // sync: called from JavaScript (drain), so the callback is a plain call.
   void ReadAll(bool sync);
   Napi::Value Drain(const Napi::CallbackInfo& info);
-  // Reads one datagram into the batch; false when the loop must stop (EAGAIN or error). A receive
-  // error is stored in *err (an errno) for the caller to report after the batch.
-  bool ReceiveOne(int* err);
-  // The address as a JavaScript string, from the cache or formatted (and cached).
-  Napi::String AddressText(Napi::Env env, const unsigned char* bytes, size_t length);
+  // One recvmmsg into the arena: the number of datagrams read, 0 when none was queued, -1 on a
+  // receive error (its errno in *err, for the caller to report after the batch).
+  int ReceiveMany(int* err);
+  // Adds datagram `slot` of the last ReceiveMany to the shared batch; false when its payload does
+  // not fit behind the ones already there (hand the batch over first).
+  bool AddToBatch(int slot, double read_mono_ms, double read_real_ms);
+  // Hands the batch to onBatch; false when reading must stop (closed, or an exception in drain()).
+  bool Deliver(bool sync);
+  // The cache slot holding an address, or -1.
+  int FindAddress(const unsigned char* bytes, size_t length) const;
+  // The cache slot of an address (-1 when the length is 0), its text formatted on a miss.
+  int AddressSlot(Napi::Env env, const unsigned char* bytes, size_t length);
   void CloseInternal();
+
+  static constexpr size_t kArenaBytes = kDatagramsPerRead * kReceiveBufferBytes;
 
   int family_ = AF_INET;
   int fd_ = -1;
   unsigned ifindex_ = 0;
   std::string ifname_;
   Poller* poller_ = nullptr;
-  std::vector<unsigned char> buffer_;
-  // The batch being read: payload bytes back to back, and per datagram its offset, length, TTL,
-  // ifindex, and the source and destination addresses as raw bytes (16 each, with their length).
-  std::vector<unsigned char> batch_bytes_;
-  std::vector<int32_t> batch_meta_;
-  std::vector<double> batch_received_;
-  std::vector<unsigned char> batch_addresses_;
+  // recvmmsg's receive space (kDatagramsPerRead buffers of kReceiveBufferBytes), its headers,
+  // source addresses and control data.
+  unsigned char* arena_ = nullptr;
+  mmsghdr messages_[kDatagramsPerRead] = {};
+  iovec iovecs_[kDatagramsPerRead] = {};
+  sockaddr_storage sources_[kDatagramsPerRead] = {};
+  alignas(cmsghdr) unsigned char controls_[kDatagramsPerRead][kControlBytes] = {};
+  // The batch, in memory JavaScript reads directly (see the top of the file).
+  Napi::Reference<Napi::Int32Array> meta_;
+  Napi::Reference<Napi::Float64Array> received_;
+  Napi::Reference<Napi::Uint8Array> payloads_;
+  int32_t* meta_data_ = nullptr;
+  double* received_data_ = nullptr;
+  unsigned char* payload_data_ = nullptr;
+  int batch_count_ = 0;
+  size_t batch_bytes_ = 0;
+  bool reading_ = false;
+  // Cache slots the batch refers to (bit i: slot i): a miss must not replace one of those texts
+  // before JavaScript has read the batch.
+  uint32_t slots_in_batch_ = 0;
   // The cached texts live in a JavaScript array (slot i at index i): Node-API of this version
   // cannot hold a reference to a string by itself.
   CachedAddress address_cache_[kAddressCacheSize];
@@ -140,7 +193,30 @@ VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSo
     CloseInternal();
     return;
   }
-  buffer_.resize(kReceiveBufferBytes);
+  void* arena = mmap(nullptr, kArenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (arena == MAP_FAILED) {
+    int err = errno;
+    CloseInternal();
+    MakeOsError(env, err, "mmap", ifname_, ErrnoKind::kPlain).ThrowAsJavaScriptException();
+    return;
+  }
+  arena_ = static_cast<unsigned char*>(arena);
+  for (int i = 0; i < kDatagramsPerRead; i++) iovecs_[i] = iovec{arena_ + i * kReceiveBufferBytes, kReceiveBufferBytes};
+  // One ArrayBuffer holds the three views: the meta, then the receive times (8-byte aligned), then
+  // the payloads.
+  constexpr size_t kMetaBytes = kMaxDatagramsPerWakeup * kMetaInts * sizeof(int32_t);
+  constexpr size_t kReceivedBytes = kMaxDatagramsPerWakeup * sizeof(double);
+  static_assert(kMetaBytes % sizeof(double) == 0, "receive times must be 8-byte aligned");
+  Napi::ArrayBuffer shared = Napi::ArrayBuffer::New(env, kMetaBytes + kReceivedBytes + kPayloadBytes);
+  Napi::Int32Array meta = Napi::Int32Array::New(env, kMaxDatagramsPerWakeup * kMetaInts, shared, 0);
+  Napi::Float64Array received = Napi::Float64Array::New(env, kMaxDatagramsPerWakeup, shared, kMetaBytes);
+  Napi::Uint8Array payloads = Napi::Uint8Array::New(env, kPayloadBytes, shared, kMetaBytes + kReceivedBytes);
+  meta_data_ = meta.Data();
+  received_data_ = received.Data();
+  payload_data_ = payloads.Data();
+  meta_ = Napi::Persistent(meta);
+  received_ = Napi::Persistent(received);
+  payloads_ = Napi::Persistent(payloads);
   address_texts_ = Napi::Persistent(Napi::Array::New(env, kAddressCacheSize).As<Napi::Object>());
   on_datagram_ = Napi::Persistent(info[3].As<Napi::Function>());
   on_error_ = Napi::Persistent(info[4].As<Napi::Function>());
@@ -238,41 +314,40 @@ Napi::Value VrrpSocket::Drain(const Napi::CallbackInfo& info) {
 }
 
 void VrrpSocket::ReadAll(bool sync) {
-  Napi::Env env = Env();
-  batch_bytes_.clear();
-  batch_meta_.clear();
-  batch_received_.clear();
-  batch_addresses_.clear();
+  if (reading_) return;  // drain() from inside onBatch: the read in progress hands over the rest
+  reading_ = true;
+  batch_count_ = 0;
+  batch_bytes_ = 0;
   int err = 0;
-  for (int i = 0; i < kMaxDatagramsPerWakeup && fd_ >= 0; i++) {
-    if (!ReceiveOne(&err)) break;
-  }
-  size_t count = batch_meta_.size() / 4;
-  if (count > 0) {
-    Napi::HandleScope scope(env);
-    Napi::Buffer<unsigned char> payloads =
-        Napi::Buffer<unsigned char>::Copy(env, batch_bytes_.data(), batch_bytes_.size());
-    Napi::Int32Array meta = Napi::Int32Array::New(env, batch_meta_.size());
-    std::memcpy(meta.Data(), batch_meta_.data(), batch_meta_.size() * sizeof(int32_t));
-    Napi::Array addresses = Napi::Array::New(env, 2 * count);
-    for (size_t i = 0; i < 2 * count; i++) {
-      const unsigned char* entry = &batch_addresses_[i * 17];
-      addresses.Set(static_cast<uint32_t>(i), AddressText(env, entry + 1, entry[0]));
+  int total = 0;
+  bool go_on = true;
+  while (go_on && fd_ >= 0 && total < kMaxDatagramsPerWakeup) {
+    int n = ReceiveMany(&err);
+    if (n <= 0) break;
+    // One clock reading per recvmmsg: the read time each kernel stamp is measured against.
+    timespec mono{};
+    timespec real{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    double mono_ms = ToMs(mono);
+    double real_ms = ToMs(real);
+    for (int i = 0; i < n && go_on; i++) {
+      if (!AddToBatch(i, mono_ms, real_ms)) {
+        // The shared payload space is full, or an address text the batch uses would be replaced:
+        // hand this part over, then go on with an empty batch (where any datagram fits).
+        go_on = Deliver(sync);
+        if (go_on) AddToBatch(i, mono_ms, real_ms);
+      }
     }
-    Napi::Float64Array received = Napi::Float64Array::New(env, batch_received_.size());
-    std::memcpy(received.Data(), batch_received_.data(), batch_received_.size() * sizeof(double));
-    if (sync) {
-      // Inside a JavaScript call (drain): an exception propagates to drain()'s caller.
-      on_datagram_.Call(Value(), {payloads, meta, addresses, received});
-      if (env.IsExceptionPending()) return;
-    } else {
-      on_datagram_.MakeCallback(Value(), {payloads, meta, addresses, received}, *async_context_);
-      ReportPendingException(env);
-    }
+    total += n;
+    if (n < kDatagramsPerRead) break;  // the queue is empty: no call that would end in EAGAIN
   }
-  if (err != 0 && fd_ >= 0) {
+  if (go_on && batch_count_ > 0) go_on = Deliver(sync);
+  reading_ = false;
+  if (go_on && err != 0 && fd_ >= 0) {
+    Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    Napi::Error error = MakeOsError(env, err, "recvmsg", ifname_, ErrnoKind::kPlain);
+    Napi::Error error = MakeOsError(env, err, "recvmmsg", ifname_, ErrnoKind::kPlain);
     if (sync) {
       on_error_.Call(Value(), {error.Value()});
       return;
@@ -282,81 +357,107 @@ void VrrpSocket::ReadAll(bool sync) {
   }
 }
 
-Napi::String VrrpSocket::AddressText(Napi::Env env, const unsigned char* bytes, size_t length) {
-  if (length == 0) return Napi::String::New(env, "");
-  Napi::Object texts = address_texts_.Value();
+bool VrrpSocket::Deliver(bool sync) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::Number count = Napi::Number::New(env, batch_count_);
+  batch_count_ = 0;
+  batch_bytes_ = 0;
+  slots_in_batch_ = 0;
+  if (sync) {
+    // Inside a JavaScript call (drain): an exception propagates to drain()'s caller.
+    on_datagram_.Call(Value(), {count});
+    if (env.IsExceptionPending()) return false;
+  } else {
+    on_datagram_.MakeCallback(Value(), {count}, *async_context_);
+    ReportPendingException(env);
+  }
+  return fd_ >= 0;
+}
+
+int VrrpSocket::FindAddress(const unsigned char* bytes, size_t length) const {
   for (size_t i = 0; i < kAddressCacheSize; i++) {
     const CachedAddress& c = address_cache_[i];
-    if (c.length == length && std::memcmp(c.bytes, bytes, length) == 0)
-      return texts.Get(static_cast<uint32_t>(i)).As<Napi::String>();
+    if (c.length == length && std::memcmp(c.bytes, bytes, length) == 0) return static_cast<int>(i);
   }
+  return -1;
+}
+
+int VrrpSocket::AddressSlot(Napi::Env env, const unsigned char* bytes, size_t length) {
+  if (length == 0) return -1;
+  int found = FindAddress(bytes, length);
+  if (found >= 0) return found;
   char text[INET6_ADDRSTRLEN] = "";
   inet_ntop(length == 4 ? AF_INET : AF_INET6, bytes, text, sizeof(text));
-  Napi::String value = Napi::String::New(env, text);
+  Napi::HandleScope scope(env);
   size_t i = address_cache_next_;
   address_cache_next_ = (address_cache_next_ + 1) % kAddressCacheSize;
   std::memcpy(address_cache_[i].bytes, bytes, length);
   address_cache_[i].length = static_cast<unsigned char>(length);
-  texts.Set(static_cast<uint32_t>(i), value);
-  return value;
+  address_texts_.Value().Set(static_cast<uint32_t>(i), Napi::String::New(env, text));
+  return static_cast<int>(i);
 }
 
-double ToMs(const timespec& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6; }
-
-bool VrrpSocket::ReceiveOne(int* err) {
-  sockaddr_storage from{};
-  iovec iov{buffer_.data(), buffer_.size()};
-  alignas(cmsghdr) unsigned char control[256];
-  msghdr msg{};
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof(from);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-
-  ssize_t n;
+int VrrpSocket::ReceiveMany(int* err) {
+  for (int i = 0; i < kDatagramsPerRead; i++) {
+    msghdr& msg = messages_[i].msg_hdr;
+    msg = msghdr{};
+    msg.msg_name = &sources_[i];
+    msg.msg_namelen = sizeof(sources_[i]);
+    msg.msg_iov = &iovecs_[i];
+    msg.msg_iovlen = 1;
+    msg.msg_control = controls_[i];
+    msg.msg_controllen = kControlBytes;
+    messages_[i].msg_len = 0;
+  }
+  int n;
   do {
-    n = recvmsg(fd_, &msg, 0);
+    n = recvmmsg(fd_, messages_, kDatagramsPerRead, MSG_DONTWAIT, nullptr);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
-    return false;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      *err = errno;
+      return -1;
+    }
+    return 0;
   }
+  return n;
+}
+
+bool VrrpSocket::AddToBatch(int slot, double read_mono_ms, double read_real_ms) {
+  msghdr& msg = messages_[slot].msg_hdr;
+  const unsigned char* data = static_cast<const unsigned char*>(iovecs_[slot].iov_base);
+  size_t length = messages_[slot].msg_len;
   // When the datagram reached this host: the protocol's timers start there, not when JavaScript
   // got round to it. The kernel's stamp is on CLOCK_REALTIME; its age on that clock is taken off
-  // CLOCK_MONOTONIC now.
-  timespec mono{};
-  timespec real{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  clock_gettime(CLOCK_REALTIME, &real);
-  double received_ms = ToMs(mono);
+  // CLOCK_MONOTONIC at the read.
+  double received_ms = read_mono_ms;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
     timespec stamp{};
     std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
-    double age_ms = ToMs(real) - ToMs(stamp);
+    double age_ms = read_real_ms - ToMs(stamp);
     if (age_ms >= 0 && age_ms < 1000) received_ms -= age_ms;
   }
 
-  // Raw bytes of source and destination (4 or 16; 0 when unknown), formatted later from the cache.
-  unsigned char src[16] = {};
-  unsigned char dst[16] = {};
+  // Raw bytes of source and destination (4 or 16; 0 when unknown), formatted from the cache.
+  const unsigned char* src = nullptr;
+  const unsigned char* dst = nullptr;
   size_t src_len = 0;
   size_t dst_len = 0;
   int ttl = -1;
   unsigned arrival = 0;
-  const unsigned char* payload = buffer_.data();
-  size_t length = static_cast<size_t>(n);
+  const unsigned char* payload = data;
+  in6_pktinfo pi6{};
 
   if (family_ == AF_INET) {
     // The kernel hands raw IPv4 sockets the whole datagram; the VRRP message follows the header.
     if (length < 20) return true;  // cannot happen for a datagram the kernel accepted
-    size_t header = static_cast<size_t>(buffer_[0] & 0x0f) * 4;
+    size_t header = static_cast<size_t>(data[0] & 0x0f) * 4;
     if (header < 20 || header > length) return true;
-    ttl = buffer_[8];
-    std::memcpy(src, &buffer_[12], 4);
-    std::memcpy(dst, &buffer_[16], 4);
+    ttl = data[8];
+    src = data + 12;
+    dst = data + 16;
     src_len = dst_len = 4;
     payload += header;
     length -= header;
@@ -368,16 +469,15 @@ bool VrrpSocket::ReceiveOne(int* err) {
       }
     }
   } else {
-    const sockaddr_in6* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
-    std::memcpy(src, &sin6->sin6_addr, 16);
+    const sockaddr_in6* sin6 = reinterpret_cast<const sockaddr_in6*>(&sources_[slot]);
+    src = reinterpret_cast<const unsigned char*>(&sin6->sin6_addr);
     src_len = 16;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != IPPROTO_IPV6) continue;
       if (c->cmsg_type == IPV6_PKTINFO) {
-        in6_pktinfo pi;
-        std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-        arrival = pi.ipi6_ifindex;
-        std::memcpy(dst, &pi.ipi6_addr, 16);
+        std::memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
+        arrival = pi6.ipi6_ifindex;
+        dst = reinterpret_cast<const unsigned char*>(&pi6.ipi6_addr);
         dst_len = 16;
       } else if (c->cmsg_type == IPV6_HOPLIMIT) {
         int hops;
@@ -387,17 +487,30 @@ bool VrrpSocket::ReceiveOne(int* err) {
     }
   }
 
-  // Copied out of the receive buffer: the batch's payload buffer is the caller's to keep.
-  batch_meta_.push_back(static_cast<int32_t>(batch_bytes_.size()));
-  batch_meta_.push_back(static_cast<int32_t>(length));
-  batch_meta_.push_back(ttl);
-  batch_meta_.push_back(static_cast<int32_t>(arrival));
-  batch_received_.push_back(received_ms);
-  batch_bytes_.insert(batch_bytes_.end(), payload, payload + length);
-  for (auto [bytes, len] : {std::pair<const unsigned char*, size_t>{src, src_len}, {dst, dst_len}}) {
-    batch_addresses_.push_back(static_cast<unsigned char>(len));
-    batch_addresses_.insert(batch_addresses_.end(), bytes, bytes + 16);
+  if (batch_bytes_ + length > kPayloadBytes) return false;
+  // The texts a miss would replace (slots taken in turn) must not be ones this batch refers to.
+  size_t misses = 0;
+  if (src_len > 0 && FindAddress(src, src_len) < 0) misses++;
+  if (dst_len > 0 && FindAddress(dst, dst_len) < 0 && !(dst_len == src_len && std::memcmp(src, dst, dst_len) == 0))
+    misses++;
+  for (size_t k = 0; k < misses; k++) {
+    if (slots_in_batch_ & (1u << ((address_cache_next_ + k) % kAddressCacheSize))) return false;
   }
+  Napi::Env env = Env();
+  int32_t* meta = meta_data_ + batch_count_ * kMetaInts;
+  meta[0] = static_cast<int32_t>(batch_bytes_);
+  meta[1] = static_cast<int32_t>(length);
+  meta[2] = ttl;
+  meta[3] = static_cast<int32_t>(arrival);
+  meta[4] = AddressSlot(env, src, src_len);
+  meta[5] = AddressSlot(env, dst, dst_len);
+  for (int slot : {meta[4], meta[5]}) {
+    if (slot >= 0) slots_in_batch_ |= 1u << slot;
+  }
+  received_data_[batch_count_] = received_ms;
+  std::memcpy(payload_data_ + batch_bytes_, payload, length);
+  batch_bytes_ += length;
+  batch_count_++;
   return true;
 }
 

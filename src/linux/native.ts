@@ -14,7 +14,8 @@ export { VipdOsError, type VipdOsErrorCode } from "./errors.js";
 export interface VrrpDatagram {
   /**
    * The VRRP message (for IPv4 the IP header is already stripped). The caller may keep it: it is a
-   * view of a buffer made for the datagrams of one receive, never reused or written again.
+   * view of memory taken for the datagrams of one receive (from Node's Buffer pool when small),
+   * never reused or written again.
    */
   payload: Buffer;
   src: string;
@@ -71,6 +72,11 @@ export interface NativeIo {
 
 interface AddonVrrpSocket {
   readonly ifindex: number;
+  /** batchVersion 2: the memory each batch is left in (see native/src/vrrp_socket.cc). */
+  readonly meta?: Int32Array;
+  readonly receivedMs?: Float64Array;
+  readonly payloads?: Uint8Array;
+  readonly addressTexts?: (string | undefined)[];
   send(payload: Uint8Array, dst: string, src?: string): void;
   /** Absent in addons built before it was added. */
   drain?(): void;
@@ -86,7 +92,9 @@ interface AddonTimer {
   disarm(): void;
   close(): void;
 }
-/** One call per readiness event (addon batchVersion 1; see native/src/vrrp_socket.cc). */
+/** One call per readiness event, the datagrams left in the socket's shared memory (batchVersion 2). */
+type AddonOnBatch = (count: number) => void;
+/** One call per readiness event, fresh objects each time (addon batchVersion 1). */
 type AddonOnDatagrams = (
   payloads: Buffer,
   meta: Int32Array,
@@ -102,7 +110,7 @@ interface Addon {
       family: 4 | 6,
       ifname: string,
       multicast: boolean,
-      onDatagram: AddonOnDatagrams | AddonOnDatagram,
+      onDatagram: AddonOnBatch | AddonOnDatagrams | AddonOnDatagram,
       onError: (e: Error) => void,
     ): AddonVrrpSocket;
     readonly batchVersion?: number;
@@ -208,17 +216,66 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
     if (!(err instanceof VipdOsError) || errorListeners.length === 0) throw err;
     for (const cb of errorListeners) cb(err);
   };
-  const batched = native.VrrpSocket.batchVersion === 1;
+  // batchVersion 2: the addon leaves each batch in memory made once per socket and passes only the
+  // count (no objects made per readiness event on its side). The payloads are copied out at once
+  // into one buffer of their own (from Node's pool when small), so each datagram's payload stays
+  // the listeners' to keep. The rest is read while delivering: the addon writes that memory again
+  // only after this call returns (a drain() from a listener does not read meanwhile).
+  let shared: {
+    meta: Int32Array;
+    receivedMs: Float64Array;
+    payloads: Buffer;
+    texts: (string | undefined)[];
+  } | null = null;
+  const onBatch: AddonOnBatch = (count) => {
+    if (shared === null) throw new Error("vipd addon: a batch arrived before the socket was set up");
+    const { meta, receivedMs, payloads, texts } = shared;
+    const last = 6 * (count - 1);
+    const bytes = meta[last]! + meta[last + 1]!;
+    const copy = Buffer.allocUnsafe(bytes);
+    payloads.copy(copy, 0, 0, bytes);
+    for (let i = 0; i < count && !closed; i++) {
+      const m = 6 * i;
+      const offset = meta[m]!;
+      const srcSlot = meta[m + 4]!;
+      const dstSlot = meta[m + 5]!;
+      deliver({
+        payload: copy.subarray(offset, offset + meta[m + 1]!),
+        src: srcSlot < 0 ? "" : texts[srcSlot]!,
+        dst: dstSlot < 0 ? "" : texts[dstSlot]!,
+        ttl: meta[m + 2]!,
+        ifindex: meta[m + 3]!,
+        rxMs: receivedMs[i]!,
+      });
+    }
+  };
+  const version = native.VrrpSocket.batchVersion;
   const sock = call(
     () =>
       new native.VrrpSocket(
         o.family === "ipv4" ? 4 : 6,
         o.ifname,
         o.multicast,
-        batched ? onDatagrams : onDatagram,
+        version === 2 ? onBatch : version === 1 ? onDatagrams : onDatagram,
         onError,
       ),
   );
+  if (version === 2) {
+    const { meta, receivedMs, payloads, addressTexts } = sock;
+    if (
+      meta === undefined ||
+      receivedMs === undefined ||
+      payloads === undefined ||
+      addressTexts === undefined
+    )
+      throw new Error("vipd addon: a batchVersion 2 socket without its shared memory");
+    shared = {
+      meta,
+      receivedMs,
+      payloads: Buffer.from(payloads.buffer, payloads.byteOffset, payloads.byteLength),
+      texts: addressTexts,
+    };
+  }
   return {
     ifindex: sock.ifindex,
     onDatagram(cb) {

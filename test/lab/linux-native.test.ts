@@ -225,6 +225,83 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
     },
   );
 
+  // The addon reads 16 datagrams per recvmmsg, at most 64 per readiness event, into 64 KiB of
+  // payload space shared with JavaScript. A stalled reader makes the kernel queue pile up, so one
+  // drain() meets each of those limits.
+  async function stalledBatch(payloads: string[], stallMs: number) {
+    const { ha, hb } = await pair("ipv4", true);
+    const stall = agentB.call<{ drained: number }>("stallThenDrain", { handle: hb, ms: stallMs });
+    await sleep(150); // b is now inside its stall
+    for (const payload of payloads) await agentA.call("send", { handle: ha, payload, dst: "224.0.0.18" });
+    const r = await stall;
+    const got = await agentB.waitFor(datagramsOf(hb), { count: payloads.length, timeoutMs: 5000 });
+    const kept = await agentB.call<{ count: number; unchanged: boolean; overlap: boolean }>("kept", {
+      handle: hb,
+    });
+    await agentA.call("close", { handle: ha });
+    await agentB.call("close", { handle: hb });
+    return { drained: r.drained, got, kept };
+  }
+
+  it("a queue longer than one recvmmsg: drain() hands over all 40, in order, each its own buffer", async () => {
+    const sent = Array.from({ length: 40 }, (_, i) => advert("ipv4", a.ipv4, "224.0.0.18", i + 1, 100 + i));
+    const r = await stalledBatch(sent, 1500);
+    expect(r.drained).toBe(40);
+    expect(r.got.map((d) => d.payload)).toEqual(sent);
+    expect(r.got.every((d) => d.src === a.ipv4 && d.dst === "224.0.0.18" && d.ttl === 255)).toBe(true);
+    expect(r.kept).toEqual({ count: 40, unchanged: true, overlap: false });
+  });
+
+  it("more payload than the shared space (30 × 3000 bytes): handed over in parts, nothing lost or mixed", async () => {
+    // Not VRRP messages: any bytes reach the socket; each starts with its index.
+    const sent = Array.from({ length: 30 }, (_, i) =>
+      Buffer.alloc(3000, i + 1)
+        .fill(i, 0, 1)
+        .toString("hex"),
+    );
+    const r = await stalledBatch(sent, 1500);
+    expect(r.drained).toBe(30);
+    expect(r.got.map((d) => d.payload)).toEqual(sent);
+    expect(r.kept).toEqual({ count: 30, unchanged: true, overlap: false });
+  });
+
+  it("more sources in one queue than the address-text cache holds (24 > 16): each datagram keeps its own", async () => {
+    const sources = Array.from({ length: 24 }, (_, i) => `198.51.100.${150 + i}`);
+    try {
+      for (const s of sources) {
+        const r = await a.exec(["ip", "addr", "add", `${s}/32`, "dev", "eth0"]);
+        expect(r.code).toBe(0);
+      }
+      const { ha, hb } = await pair("ipv4", true);
+      const stall = agentB.call<{ drained: number }>("stallThenDrain", { handle: hb, ms: 1500 });
+      await sleep(150);
+      for (const [i, src] of sources.entries())
+        await agentA.call("send", {
+          handle: ha,
+          payload: advert("ipv4", src, "224.0.0.18", i + 1),
+          dst: "224.0.0.18",
+          src,
+        });
+      expect((await stall).drained).toBe(24);
+      const got = await agentB.waitFor(datagramsOf(hb), { count: 24 });
+      expect(got.map((d) => d.src)).toEqual(sources);
+      expect(got.every((d) => d.dst === "224.0.0.18")).toBe(true);
+      await agentA.call("close", { handle: ha });
+      await agentB.call("close", { handle: hb });
+    } finally {
+      for (const s of sources) await a.exec(["ip", "addr", "del", `${s}/32`, "dev", "eth0"]);
+    }
+  });
+
+  it("more than 64 queued: drain() hands over 64, the next readiness events the rest", async () => {
+    const sent = Array.from({ length: 80 }, (_, i) =>
+      advert("ipv4", a.ipv4, "224.0.0.18", (i % 255) + 1, 1 + (i % 254)),
+    );
+    const r = await stalledBatch(sent, 2500);
+    expect(r.drained).toBe(64);
+    expect(r.got.map((d) => d.payload)).toEqual(sent);
+  });
+
   it("close() inside the datagram callback stops delivery cleanly; close is idempotent", async () => {
     const ra = await agentA.call<{ handle: number }>("openVrrp", {
       family: "ipv4",

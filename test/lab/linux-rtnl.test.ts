@@ -214,6 +214,20 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
         { ifname: "eth0", cidr: "2001:db8::205/64" },
       ]),
     );
+    // A prepared add lands in the caller's turn as well (the takeover's case), and adding it again is fine.
+    await rtnl("prepareAddress", "eth0", "192.0.2.207/24");
+    expect(await rtnl("addAddressApplied", "eth0", ["192.0.2.207/24"])).toEqual([
+      { applied: true, inKernelWhenApplied: true, inKernelAfterCall: true },
+    ]);
+    await rtnl("addAddress", "eth0", "192.0.2.207/24");
+    await rtnl("removeAddress", "eth0", "192.0.2.207/24");
+    // The kernel's error reply to a prepared request comes back as for any add: a foreign address.
+    expect((await a.exec(["ip", "addr", "add", "192.0.2.208/24", "dev", "eth0"])).code).toBe(0);
+    await rtnl("prepareAddress", "eth0", "192.0.2.208/24");
+    await expect(rtnl("addAddress", "eth0", "192.0.2.208/24")).rejects.toMatchObject({
+      code: "FOREIGN_ADDRESS",
+    });
+    expect((await a.exec(["ip", "addr", "del", "192.0.2.208/24", "dev", "eth0"])).code).toBe(0);
     // Prepared with a label, added without one: not the prepared request (the kernel sets the default).
     await rtnl("prepareAddress", "eth0", "192.0.2.206/24", { label: "eth0:other" });
     await rtnl("addAddress", "eth0", "192.0.2.206/24");

@@ -47,6 +47,10 @@ export interface FailoverTimeline {
   fenceRequestedMs: number | null;
   fenceDoneMs: number | null;
   fenceOk: boolean | null;
+  /**
+   * When the VIPs were in the kernel: right after their adds were sent when each one went to the
+   * kernel in the takeover's own turn (rtnetlink applies an add inside the send), else at their ACKs.
+   */
   vipAddedMs: number | null;
   firstAnnounceMs: number | null;
   /** Derived durations in ms, null when a step did not happen. */

@@ -358,6 +358,7 @@ void VrrpSocket::ReadAll(bool sync) {
 }
 
 bool VrrpSocket::Deliver(bool sync) {
+  if (batch_count_ == 0) return fd_ >= 0;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   Napi::Number count = Napi::Number::New(env, batch_count_);

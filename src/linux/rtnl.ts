@@ -65,6 +65,12 @@ export interface Rtnl {
    * index is not known yet. The request is kept for that link index: a re-created link misses it.
    */
   prepareAddress(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  /**
+   * Runs a prepared add's own code through the kernel without changing anything: an RTM_NEWADDR for
+   * an interface index no interface has, which the kernel refuses (ENODEV). The takeover rehearsal
+   * calls it so that a takeover's add is not the first run of that code; rejects on any other answer.
+   */
+  rehearseAdd(): Promise<void>;
   removeAddress(ifname: string, cidr: string): Promise<void>;
   listVipdAddresses(ifname?: string): Promise<{ ifname: string; cidr: string }[]>;
   /** Removes every marked address; returns them as "cidr dev ifname". */
@@ -387,6 +393,19 @@ function encodeAddress(
   return bufs;
 }
 
+/**
+ * rehearseAdd's request: a prepared add like a takeover's (marked, a documentation address) for an
+ * interface index no interface has (the largest: the kernel hands out small ones first). The kernel
+ * answers ENODEV and changes nothing. Not 0.0.0.0: kernel 6.18 acknowledges an add of 0.0.0.0 (error
+ * 0) before it looks for the interface, and adds nothing.
+ */
+const REHEARSAL_INDEX = 0x7fffffff;
+const REHEARSAL_ADD = RtnlSocket.encode(
+  RTM_NEWADDR,
+  ADD_FLAGS,
+  encodeAddress(REHEARSAL_INDEX, parseVip("192.0.2.1/32"), { marked: true }),
+);
+
 class NetlinkRtnl implements Rtnl {
   readonly #sock: NlSocket;
   readonly #timeoutMs: number;
@@ -662,6 +681,23 @@ class NetlinkRtnl implements Rtnl {
       if (this.#preparedAdds.size <= MAX_PREPARED_ADDS) break;
       this.#preparedAdds.delete(oldest);
     }
+  }
+
+  async rehearseAdd(): Promise<void> {
+    try {
+      await this.#request(
+        RTM_NEWADDR,
+        { encoded: REHEARSAL_ADD },
+        { flags: ADD_FLAGS, timeout: this.#timeoutMs },
+      );
+    } catch (e) {
+      if (errnoName(e) === "ENODEV") return;
+      throw wrapError(e, "RTM_NEWADDR", `the rehearsed add (interface index ${REHEARSAL_INDEX})`);
+    }
+    throw new VipdOsError("OS_ERROR", `the rehearsed add (interface index ${REHEARSAL_INDEX}) was accepted`, {
+      errno: 0,
+      syscall: "RTM_NEWADDR",
+    });
   }
 
   async addAddress(

@@ -181,7 +181,13 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     },
   });
   // Keeps the takeover path warm (rehearsal.ts): a throwaway engine on in-memory ports.
-  const rehearsal = new TakeoverRehearsal({ specs: () => configToSpecs(running), logger: log });
+  // The real VIP add's code too, through the kernel, changing nothing (rtnl.ts rehearseAdd).
+  const rehearseAdd = ports.addresses.rehearseAdd?.bind(ports.addresses);
+  const rehearsal = new TakeoverRehearsal({
+    specs: () => configToSpecs(running),
+    logger: log,
+    ...(rehearseAdd ? { rehearseAdd } : {}),
+  });
   let metricsServer: MetricsServer | null = null;
   if (control) {
     const guarded =

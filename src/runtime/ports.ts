@@ -72,6 +72,12 @@ export interface AddressManagerPort {
    * before sending (a bad address or label, an unknown interface); addAddress is unchanged.
    */
   prepareAddress?(ifname: string, cidr: string, o?: { label?: string }): Promise<void>;
+  /**
+   * Optional: runs a prepared add's own code through the OS without changing anything (the
+   * rtnetlink adapter sends an add the kernel refuses), so that a takeover is not its first run;
+   * rejects when the answer is not that refusal. The takeover rehearsal calls it.
+   */
+  rehearseAdd?(): Promise<void>;
   removeAddress(ifname: string, cidr: string): Promise<void>;
   /** Removes only the addresses vipd marked; returns what it removed. */
   removeOrphans(): Promise<string[]>;

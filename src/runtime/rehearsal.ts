@@ -119,6 +119,11 @@ export interface RehearsalOptions {
   everyMs?: number;
   /** Tests: replaces the rehearsal itself (to check that a throw is contained). */
   rehearse?: (specs: InstanceSpec[]) => Promise<RehearsalReport>;
+  /**
+   * After each rehearsal: the real address port's rehearseAdd (ports.ts), the VIP add's own code
+   * through the kernel, changing nothing. A rejection is a failed rehearsal.
+   */
+  rehearseAdd?: () => Promise<void>;
 }
 
 /** A process-wide CPU clock in ms (user + system). */
@@ -545,6 +550,7 @@ export class TakeoverRehearsal {
       const report = await (o.rehearse
         ? o.rehearse(specs)
         : rehearseTakeover(specs, { level: o.logger.level, cycles }));
+      if (o.rehearseAdd) await o.rehearseAdd();
       this.#stats.runs++;
       this.#stats.last = report;
       const round = (ms: number) => Math.round(ms * 100) / 100;

@@ -196,6 +196,8 @@ async function run(c: Command): Promise<unknown> {
           await added;
           return { inKernelBeforeAwait: shown.includes(` ${cidr} `) };
         }
+        case "rehearseAdd":
+          return r.rehearseAdd();
         case "addAddressApplied": {
           // Two adds in one turn: which ones say they landed at once (onApplied), and was each
           // address in the kernel right then? (`ip` runs synchronously, nothing else in between.)

@@ -81,6 +81,13 @@ describe.runIf(labAvailable())("rtnetlink: marked VIPs, orphans, events (netns l
     }
   });
 
+  it("rehearseAdd goes through the kernel and changes nothing (ENODEV for an index no link has)", async () => {
+    const all = async () => (await a.exec(["ip", "-o", "addr", "show"])).stdout;
+    const before = await all();
+    for (let i = 0; i < 3; i++) await rtnl("rehearseAdd");
+    expect(await all()).toBe(before);
+  });
+
   it("adds IPv4 (with label) and IPv6 (nodad) VIPs marked as vipd’s; adding again is fine", async () => {
     await rtnl("addAddress", "eth0", "192.0.2.200/24", { label: "eth0:vip" });
     await rtnl("addAddress", "eth0", "2001:db8::200/64");

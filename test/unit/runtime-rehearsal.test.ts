@@ -187,6 +187,35 @@ instances:
     expect(bad.stats).toMatchObject({ runs: 1, failures: 1, lastError: "no config" });
   });
 
+  it("runs the address port's rehearsed add after each rehearsal; its rejection is a failed rehearsal", async () => {
+    const { logger, lines } = captureLogger();
+    const order: string[] = [];
+    let refuse = false;
+    const rehearsal = new TakeoverRehearsal({
+      specs: () => [],
+      logger,
+      rehearse: async () => {
+        order.push("rehearse");
+        return emptyReport();
+      },
+      rehearseAdd: async () => {
+        order.push("add");
+        if (refuse) throw new Error("the rehearsed add was accepted");
+      },
+    });
+    await rehearsal.runOnce();
+    expect(order).toEqual(["rehearse", "add"]);
+    expect(rehearsal.stats).toMatchObject({ runs: 1, failures: 0 });
+    refuse = true;
+    await rehearsal.runOnce();
+    expect(rehearsal.stats).toMatchObject({
+      runs: 2,
+      failures: 1,
+      lastError: "the rehearsed add was accepted",
+    });
+    expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
+  });
+
   it("the first rehearsal runs REHEARSAL_CYCLES cycles, the later ones REHEARSAL_REPEAT_CYCLES", async () => {
     const { logger, lines } = captureLogger();
     const rehearsal = new TakeoverRehearsal({ specs: () => configToSpecs(config(BASE_YAML)), logger });

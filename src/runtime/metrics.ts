@@ -25,7 +25,6 @@ const Counter = require("prom-client/lib/counter") as typeof PromClient.Counter;
 const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
 const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
 type Counter<T extends string> = PromClient.Counter<T>;
-type Gauge<T extends string = string> = PromClient.Gauge<T>;
 type Histogram<T extends string> = PromClient.Histogram<T>;
 
 const STATES: RouterState[] = ["initialize", "backup", "fencing", "master", "fault"];
@@ -80,7 +79,6 @@ export class VipdMetrics {
   readonly #detect: Histogram<"instance">;
   readonly #failover: Histogram<"instance">;
   readonly #fence: Counter<"instance" | "result">;
-  readonly #lag: Gauge;
   readonly #stalls: Counter<"level">;
   readonly #resigns: Counter<"instance" | "reason">;
   readonly #control: Counter<"cmd" | "result">;
@@ -89,6 +87,8 @@ export class VipdMetrics {
   readonly #fenceAgents: Counter<"instance" | "level" | "outcome">;
   readonly #listeners: (() => void)[] = [];
   #maxLagMs = 0;
+  /** The last probe's lag: read at scrape time, not set on every probe (tens a second). */
+  #lastLagMs = 0;
 
   constructor(source: MetricsSource, o: { version: string; hooks?: HooksSource }) {
     const registers = [this.registry];
@@ -250,12 +250,15 @@ export class VipdMetrics {
       labelNames: ["instance", "result"],
       registers,
     });
-    this.#lag = new Gauge({
+    const self = this;
+    new Gauge({
       name: "vipd_event_loop_lag_seconds",
       help: "Event-loop lag measured by the last probe",
       registers,
+      collect() {
+        this.set(self.#lastLagMs / 1000);
+      },
     });
-    const self = this;
     new Gauge({
       name: "vipd_event_loop_lag_max_seconds",
       help: "Worst event-loop lag since the previous scrape",
@@ -463,7 +466,7 @@ export class VipdMetrics {
 
   /** The lag guard's probe. */
   lag(ms: number): void {
-    this.#lag.set(ms / 1000);
+    this.#lastLagMs = ms;
     if (ms > this.#maxLagMs) this.#maxLagMs = ms;
   }
 

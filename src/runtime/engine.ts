@@ -137,7 +137,7 @@ interface Instance {
   primaryAddress: string;
   advertSource: string;
   linkUp: boolean;
-  peers: Map<string, PeerEntry & { lastSeenWallMs: number }>;
+  peers: Map<string, PeerEntry>;
   counters: InstanceCounters;
   /** Inputs waiting to be stepped; `at`: when it happened (a datagram's receive time), null: now. */
   inputs: { input: Input; at: number | null }[];
@@ -891,7 +891,8 @@ export class Engine<C> {
       return;
     }
     const advert = res.advert;
-    const inst = group.byVrid.get(advert.vrid);
+    // The guess read the VRID byte the decoder read: no second lookup.
+    const inst = advert.vrid === vridGuess ? guess : group.byVrid.get(advert.vrid);
     if (!inst || inst.closed) {
       this.#discard(group, undefined, "unknown-vrid", `VRID ${advert.vrid} from ${d.src}`);
       return;
@@ -918,7 +919,6 @@ export class Engine<C> {
         checksumForm: res.checksumForm,
         lastSeenMs: now,
         lastSeenAt: "",
-        lastSeenWallMs: 0,
         advertsReceived: 0,
       };
       inst.peers.set(d.src, peer);
@@ -939,8 +939,8 @@ export class Engine<C> {
     peer.adverIntervalMs = intervalMs;
     peer.version = advert.version;
     peer.checksumForm = res.checksumForm;
+    // The wall-clock lastSeenAt is derived when status is read: no Date.now() per advert.
     peer.lastSeenMs = now;
-    peer.lastSeenWallMs = Date.now();
     peer.advertsReceived++;
     if (inst.router.state !== "master") {
       // Updated in place (it is copied into a timeline, never handed out): one object per master.
@@ -1557,6 +1557,8 @@ export class Engine<C> {
 
   #instanceStatus(inst: Instance): InstanceStatus {
     const r = inst.router;
+    const monoNow = this.#ports.clock.now();
+    const wallNow = Date.now();
     return {
       name: inst.spec.name,
       interface: inst.spec.ifname,
@@ -1573,9 +1575,9 @@ export class Engine<C> {
       holdsVips: r.holdsVips,
       installedVips: [...inst.installed],
       linkUp: inst.linkUp,
-      peers: [...inst.peers.values()].map(({ lastSeenWallMs, ...p }) => ({
+      peers: [...inst.peers.values()].map((p) => ({
         ...p,
-        lastSeenAt: new Date(lastSeenWallMs).toISOString(),
+        lastSeenAt: new Date(wallNow - (monoNow - p.lastSeenMs)).toISOString(),
       })),
       counters: {
         ...inst.counters,

@@ -179,6 +179,10 @@ describe("runtime engine: startup and takeover", () => {
       checksumForm: "pseudo-header",
       advertsReceived: 10,
     });
+    // Last heard one (virtual) second ago: lastSeenAt is that far behind the wall clock.
+    const ageMs = Date.now() - Date.parse(s.peers[0]!.lastSeenAt);
+    expect(ageMs).toBeGreaterThanOrEqual(1000 - 5);
+    expect(ageMs).toBeLessThan(1000 + 2000);
   });
 
   it("lagView gives each instance's state and the interval its master advertises, as status() would", async () => {

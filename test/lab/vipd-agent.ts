@@ -166,11 +166,12 @@ export function renderVipdConfig(host: LabHost, dir: string, o: VipdOptions): st
 function argvFor(mode: "src" | "dist", configPath: string, logLevel: string): string[] {
   const args = ["run", "--config", configPath, "--log-level", logLevel];
   if (mode === "src") return [process.execPath, "--import", "tsx", join(REPO, "src/cli/main.ts"), ...args];
-  // The same flags as the bin's shebang and the unit's NODE_OPTIONS, and the unit's malloc arena
-  // limit, so the lab and the bench run vipd as production does.
+  // The same flags as the bin's shebang and the unit's NODE_OPTIONS, and the unit's malloc
+  // settings (arena limit, fixed mmap threshold), so the lab and the bench run vipd as production does.
   return [
     "env",
     "MALLOC_ARENA_MAX=2",
+    "MALLOC_MMAP_THRESHOLD_=65536",
     process.execPath,
     "--max-semi-space-size=1",
     "--v8-pool-size=1",

@@ -56,6 +56,48 @@ describe("Scheduler", () => {
     expect(s.worstLatenessMs).toBe(15);
   });
 
+  it("a running callback's own key is not scheduled until it sets it again; clear and prefix clear work then", () => {
+    const clock = new ManualClock();
+    const s = new Scheduler(clock);
+    const seen: unknown[] = [];
+    let step = 0;
+    const tick = (now: number) => {
+      step++;
+      seen.push([s.has("adv"), s.deadline("adv")]);
+      if (step === 1) s.set("adv", now + 10, tick); // re-armed from its own run
+      if (step === 2) {
+        s.set("adv", now + 10, tick);
+        s.clear("adv"); // and dropped again in the same run
+      }
+    };
+    s.set("adv", 10, tick);
+    clock.advance(10);
+    expect([s.has("adv"), s.deadline("adv"), clock.armed]).toEqual([true, 20, 20]);
+    clock.advance(20);
+    expect([s.has("adv"), s.deadline("adv"), s.nextDeadline]).toEqual([false, null, null]);
+    // Set again later, it runs as a fresh key.
+    s.set("adv", 30, tick);
+    clock.advance(30);
+    expect(step).toBe(3);
+    expect(seen).toEqual([
+      [false, null],
+      [false, null],
+      [false, null],
+    ]);
+    // A prefix clear from inside a run drops the running key without touching the others.
+    const ran: string[] = [];
+    s.set("x:1", 40, () => {
+      ran.push("x:1");
+      s.set("x:1", 50, () => ran.push("x:1 again"));
+      s.clearPrefix("x:");
+    });
+    s.set("y", 50, () => ran.push("y"));
+    clock.advance(40);
+    clock.advance(50);
+    expect(ran).toEqual(["x:1", "y"]);
+    expect(s.has("x:1")).toBe(false);
+  });
+
   it("re-arms lazily: later deadlines keep the timer, an early fire runs nothing and re-arms", () => {
     const clock = new ManualClock();
     const ran: number[] = [];

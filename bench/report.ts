@@ -168,7 +168,7 @@ export function markdownReport(r: BenchResults): string {
   if (r.scale.length > 0) {
     out.push(
       "",
-      "Scale (CPU % of one core and RSS of every process of the host; master host / backup host):",
+      "Scale (CPU % of one core over the window, and the peak RSS of one sample a second, of every process of the host; master host / backup host):",
       "",
     );
     out.push("| VRIDs | interval | vipd CPU % | keepalived CPU % | vipd RSS MiB | keepalived RSS MiB |");

@@ -24,6 +24,11 @@ export function scaleVip(vrid: number): string {
   return vrid <= 254 ? `198.51.100.${vrid}/32` : "192.0.2.254/32";
 }
 
+/** RSS of every process of a namespace, KiB. */
+function rssOf(ns: string): number {
+  return sampleNamespace(ns).rssKiB;
+}
+
 export async function scaleRun(
   lab: Lab,
   kind: AgentKind,
@@ -74,7 +79,16 @@ export async function scaleRun(
     const settleMs = Date.now() - t0;
     await sleep(Math.max(1000, 3 * intervalMs)); // past the start-up work and the first GARP burst
     const s0 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
-    await sleep(windowS * 1000);
+    // RSS is the peak of one sample a second over the window, not just its two ends: a heap that
+    // grows between major GCs shows at its top.
+    let masterRssKiB = s0[0]!.rssKiB;
+    let backupRssKiB = s0[1]!.rssKiB;
+    const end = Date.now() + windowS * 1000;
+    for (let left = end - Date.now(); left > 0; left = end - Date.now()) {
+      await sleep(Math.min(1000, left));
+      masterRssKiB = Math.max(masterRssKiB, rssOf(a.ns));
+      backupRssKiB = Math.max(backupRssKiB, rssOf(b.ns));
+    }
     const s1 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
     return {
       agent: kind,
@@ -83,8 +97,8 @@ export async function scaleRun(
       windowS,
       masterCpuPercent: cpuPercent(s0[0]!, s1[0]!),
       backupCpuPercent: cpuPercent(s0[1]!, s1[1]!),
-      masterRssMiB: Math.max(s0[0]!.rssKiB, s1[0]!.rssKiB) / 1024,
-      backupRssMiB: Math.max(s0[1]!.rssKiB, s1[1]!.rssKiB) / 1024,
+      masterRssMiB: Math.max(masterRssKiB, s1[0]!.rssKiB) / 1024,
+      backupRssMiB: Math.max(backupRssKiB, s1[1]!.rssKiB) / 1024,
       settleMs,
     };
   } finally {

@@ -97,7 +97,6 @@ export class LagGuard {
   #last = 0;
   #probeMs = 50;
   #worstMs = 0;
-  #instances: LagGuardInstance[] = [];
   #budget: number | null | undefined = undefined;
   #budgetAt = 0;
   /** Once per stall: a long stall is reported when it ends, never again for the same stall. */
@@ -147,18 +146,19 @@ export class LagGuard {
       now - this.#budgetAt >= 1000 ||
       lagMs > WARN_FRACTION * (this.#budget ?? 0)
     ) {
-      this.#instances = this.#o.instances();
-      this.#budget = smallestBudgetMs(this.#instances);
+      // Only the number is kept: a list held from one refresh to the next (255 objects a second)
+      // outlived the young generation and grew the old one between major GCs.
+      this.#budget = smallestBudgetMs(this.#o.instances());
       this.#budgetAt = now;
     }
-    const instances = this.#instances;
     const budgetMs = this.#budget;
     if (budgetMs === null) return;
     if (lagMs > budgetMs) {
       this.#criticals++;
       this.#o.onStall({ level: "critical", lagMs, budgetMs });
       // Master for longer than the budget within the stall (which began after the previous probe).
-      const masters = instances
+      const masters = this.#o
+        .instances()
         .filter(
           (i) =>
             i.state === "master" &&

@@ -150,7 +150,7 @@ const NLMSG_PORT_OFFSET = 12;
  * marks), while the VIP waits. Replies come back through the library's own request table, and are
  * checked as request() checks them.
  */
-class RtnlSocket extends NetlinkSocket {
+export class RtnlSocket extends NetlinkSocket {
   #port: number | null = null;
 
   /** A message for requestEncoded: header (seq and port filled in at each send) and payload. */

@@ -396,8 +396,8 @@ function encodeAddress(
 /**
  * rehearseAdd's request: a prepared add like a takeover's (marked, a documentation address) for an
  * interface index no interface has (the largest: the kernel hands out small ones first). The kernel
- * answers ENODEV and changes nothing. Not 0.0.0.0: kernel 6.18 acknowledges an add of 0.0.0.0 (error
- * 0) before it looks for the interface, and adds nothing.
+ * answers ENODEV and changes nothing. Not 0.0.0.0: kernel 6.18 acknowledged an add of 0.0.0.0 (error
+ * 0) even for that index, and added nothing.
  */
 const REHEARSAL_INDEX = 0x7fffffff;
 const REHEARSAL_ADD = RtnlSocket.encode(

@@ -89,11 +89,16 @@ async function demo(lab: Lab): Promise<void> {
   const clientMac = await neighbourMac(client, VIP);
   const d = (tl.fields.timeline ?? {}) as Timeline;
 
-  // Times relative to the fault, on the wall clock; b's own durations (monotonic) place the last
-  // advert it heard and the VIP add around its transition.
-  const detection = master.atMs - faultAtMs;
+  // Times relative to the fault, on the wall clock. b's own durations (monotonic) are placed back
+  // from the first GARP the client captured: b writes its log lines after the advert, the VIP add
+  // and the GARP have gone out, so the time the demo reads a line is later than the step it tells.
+  const garpAt = garp.atMs - faultAtMs;
+  const vipAdded = d.vipAddedToFirstAnnounce === null ? null : garpAt - d.vipAddedToFirstAnnounce;
+  const detection =
+    vipAdded === null || d.transitionToVipAdded === null
+      ? master.atMs - faultAtMs
+      : vipAdded - d.transitionToVipAdded;
   const lastAdvert = d.lastAdvertToTransition === null ? null : detection - d.lastAdvertToTransition;
-  const vipAdded = d.transitionToVipAdded === null ? null : detection + d.transitionToVipAdded;
   const rows: [number | null, string, string][] = [
     [lastAdvert, "last advert from a heard by b", ""],
     [0, "fault injected: a's switch port leaves the bridge", ""],
@@ -105,7 +110,7 @@ async function demo(lab: Lab): Promise<void> {
         : `${d.lastAdvertToTransition.toFixed(1)} ms after the last advert; RFC bound Master_Down_Interval ${MDI.toFixed(1)} ms`,
     ],
     [vipAdded, `VIP ${VIP}/24 added on b`, ""],
-    [garp.atMs - faultAtMs, "first gratuitous ARP from b seen by the client", garp.line.split(": ")[1] ?? ""],
+    [garpAt, "first gratuitous ARP from b seen by the client", garp.line.split(": ")[1] ?? ""],
   ];
   say("\n== timeline (t = 0 at the fault)");
   for (const [t, what, note] of rows.sort((x, y) => (x[0] ?? 0) - (y[0] ?? 0))) {

@@ -1341,9 +1341,9 @@ export class Engine<C> {
     });
     // Otherwise the announcement goes out on the ACKs, in the same continuation: no await, timer
     // or log line between the VIP landing and the first GARP / NA.
-    if (!announceNow && failures.length === 0) this.#vipsLanded(inst);
-    else if (!announceNow && inst.timeline && inst.timeline.vipAddedMs === null) {
-      inst.timeline.vipAddedMs = this.#ports.clock.now();
+    if (!announceNow) {
+      if (failures.length === 0) this.#vipsLanded(inst);
+      else this.#noteVipsAdded(inst);
     }
     if (failures.length > 0) {
       inst.counters.vipAddErrors += failures.length;
@@ -1355,12 +1355,17 @@ export class Engine<C> {
 
   /** The VIPs are in the kernel: the timeline notes it, and the announcement queued behind starts. */
   #vipsLanded(inst: Instance): void {
-    if (inst.timeline && inst.timeline.vipAddedMs === null)
-      inst.timeline.vipAddedMs = this.#ports.clock.now();
+    this.#noteVipsAdded(inst);
     if (inst.effects[0]?.type === "announce") {
       const next = inst.effects.shift() as Extract<Effect, { type: "announce" }>;
       this.#startAnnouncing(inst, next.vips, next.reason);
     }
+  }
+
+  /** The takeover's timeline notes when the VIPs were in the kernel (the first time only). */
+  #noteVipsAdded(inst: Instance): void {
+    if (inst.timeline && inst.timeline.vipAddedMs === null)
+      inst.timeline.vipAddedMs = this.#ports.clock.now();
   }
 
   /** Sends the priority-0 release queued behind a removal, unless that removal failed. */

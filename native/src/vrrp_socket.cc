@@ -29,6 +29,17 @@
 //                                      when called from inside onBatch (the read in progress goes
 //                                      on and hands over the rest itself)
 // socket.close()                       idempotent; safe from inside onBatch
+// socket.absorb(vrid, payload, src, dst, ttl, ifindex): boolean
+//                                      from now on, a datagram for this VRID equal to this one in
+//                                      every byte and IP fact is absorbed here: counted in
+//                                      absorbed[vrid], its receive time in absorbed[256 + vrid]
+//                                      (the latest), and not handed to onBatch. Any other datagram
+//                                      for the VRID ends it (it and all after it are handed over,
+//                                      in order), as does release(vrid). false (nothing armed) when
+//                                      the payload is longer than 256 bytes.
+// socket.release(vrid)                 ends absorb(vrid); a no-op when not armed
+// socket.absorbed: Float64Array(512)   the counts and receive times above, per VRID (shared memory,
+//                                      never reset: a reader keeps the count it last saw)
 #include "vrrp_socket.h"
 
 #include <arpa/inet.h>
@@ -43,6 +54,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "common.h"
@@ -72,6 +84,25 @@ constexpr size_t kPayloadBytes = 65536;
 // source and destination are found here instead of formatted (inet_ntop) and allocated each time.
 constexpr size_t kAddressCacheSize = 16;
 static_assert(kAddressCacheSize <= 32, "slots_in_batch_ is a 32-bit mask");
+// A backup hears the same advert from its master every interval (2550 a second for 255 VRIDs at
+// 100 ms). The engine arms absorb() with one it has stepped; the repeats are then counted here
+// without waking JavaScript, and the engine replays the latest through its state machine when it
+// needs the router up to date (see engine.ts). Adverts of up to 256 bytes are absorbed (v3 IPv4
+// with 62 addresses, v3 IPv6 with 15): longer ones always go to JavaScript.
+constexpr size_t kAbsorbMaxPayload = 256;
+constexpr int kVrids = 256;
+
+struct AbsorbEntry {
+  bool armed = false;
+  unsigned char src[16] = {};
+  unsigned char dst[16] = {};
+  size_t src_len = 0;
+  size_t dst_len = 0;
+  int ttl = -1;
+  unsigned ifindex = 0;
+  size_t length = 0;
+  unsigned char payload[kAbsorbMaxPayload] = {};
+};
 
 double ToMs(const timespec& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6; }
 
@@ -86,6 +117,9 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
     return DefineClass(env, "VrrpSocket",
                        {InstanceMethod<&VrrpSocket::Send>("send"), InstanceMethod<&VrrpSocket::Close>("close"),
                         InstanceMethod<&VrrpSocket::Drain>("drain"),
+                        InstanceMethod<&VrrpSocket::Absorb>("absorb"),
+                        InstanceMethod<&VrrpSocket::Release>("release"),
+                        InstanceAccessor<&VrrpSocket::Absorbed>("absorbed"),
                         InstanceAccessor<&VrrpSocket::Ifindex>("ifindex"),
                         InstanceAccessor<&VrrpSocket::Meta>("meta"),
                         InstanceAccessor<&VrrpSocket::ReceivedMs>("receivedMs"),
@@ -110,6 +144,13 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   Napi::Value ReceivedMs(const Napi::CallbackInfo&) { return received_.Value(); }
   Napi::Value Payloads(const Napi::CallbackInfo&) { return payloads_.Value(); }
   Napi::Value AddressTexts(const Napi::CallbackInfo&) { return address_texts_.Value(); }
+  Napi::Value Absorbed(const Napi::CallbackInfo&) { return absorbed_.Value(); }
+  Napi::Value Absorb(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  // True when the datagram (its VRID in payload[1]) matches an armed absorb() and was counted;
+  // a datagram that does not match disarms its VRID.
+  bool TryAbsorb(const unsigned char* payload, size_t length, const unsigned char* src, size_t src_len,
+                 const unsigned char* dst, size_t dst_len, int ttl, unsigned arrival, double received_ms);
 
   bool Setup(Napi::Env env, bool multicast);
   static void OnReadable(void* owner, int status, int events);
@@ -162,6 +203,10 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   CachedAddress address_cache_[kAddressCacheSize];
   Napi::ObjectReference address_texts_;
   size_t address_cache_next_ = 0;
+  // absorb(): an entry per VRID once armed (kept when disarmed), and the shared counts / times.
+  std::unique_ptr<AbsorbEntry> absorb_[kVrids];
+  Napi::Reference<Napi::Float64Array> absorbed_;
+  double* absorbed_data_ = nullptr;
   Napi::FunctionReference on_datagram_;
   Napi::FunctionReference on_error_;
   Napi::AsyncContext* async_context_ = nullptr;
@@ -218,6 +263,9 @@ VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSo
   received_ = Napi::Persistent(received);
   payloads_ = Napi::Persistent(payloads);
   address_texts_ = Napi::Persistent(Napi::Array::New(env, kAddressCacheSize).As<Napi::Object>());
+  Napi::Float64Array absorbed = Napi::Float64Array::New(env, 2 * kVrids);
+  absorbed_data_ = absorbed.Data();
+  absorbed_ = Napi::Persistent(absorbed);
   on_datagram_ = Napi::Persistent(info[3].As<Napi::Function>());
   on_error_ = Napi::Persistent(info[4].As<Napi::Function>());
   async_context_ = new Napi::AsyncContext(env, "vipd:VrrpSocket", info.This().As<Napi::Object>());
@@ -488,6 +536,7 @@ bool VrrpSocket::AddToBatch(int slot, double read_mono_ms, double read_real_ms) 
     }
   }
 
+  if (TryAbsorb(payload, length, src, src_len, dst, dst_len, ttl, arrival, received_ms)) return true;
   if (batch_bytes_ + length > kPayloadBytes) return false;
   // The texts a miss would replace (slots taken in turn) must not be ones this batch refers to.
   size_t misses = 0;
@@ -513,6 +562,87 @@ bool VrrpSocket::AddToBatch(int slot, double read_mono_ms, double read_real_ms) 
   batch_bytes_ += length;
   batch_count_++;
   return true;
+}
+
+bool VrrpSocket::TryAbsorb(const unsigned char* payload, size_t length, const unsigned char* src, size_t src_len,
+                           const unsigned char* dst, size_t dst_len, int ttl, unsigned arrival,
+                           double received_ms) {
+  if (length < 2) return false;
+  int vrid = payload[1];
+  AbsorbEntry* a = absorb_[vrid].get();
+  if (a == nullptr || !a->armed) return false;
+  if (a->length == length && a->ttl == ttl && a->ifindex == arrival && a->src_len == src_len &&
+      a->dst_len == dst_len && std::memcmp(a->src, src, src_len) == 0 && std::memcmp(a->dst, dst, dst_len) == 0 &&
+      std::memcmp(a->payload, payload, length) == 0) {
+    absorbed_data_[vrid] += 1;
+    if (received_ms > absorbed_data_[kVrids + vrid]) absorbed_data_[kVrids + vrid] = received_ms;
+    return true;
+  }
+  // Something else for this VRID (another sender, a new priority, a bad copy): it and everything
+  // after it reach JavaScript, in arrival order, until the engine arms again.
+  a->armed = false;
+  return false;
+}
+
+// Parses an address text of the socket's family into `out` (16 bytes); "" is an unknown address
+// (length 0). -1: not an address of that family.
+static int ParseAddress(int family, const std::string& text, unsigned char* out) {
+  if (text.empty()) return 0;
+  if (family == AF_INET) return inet_pton(AF_INET, text.c_str(), out) == 1 ? 4 : -1;
+  return inet_pton(AF_INET6, text.c_str(), out) == 1 ? 16 : -1;
+}
+
+Napi::Value VrrpSocket::Absorb(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsString() ||
+      !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber()) {
+    MakeArgError(env, "absorb(vrid, payload: Uint8Array, src, dst, ttl, ifindex): bad arguments")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int vrid = info[0].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array payload = info[1].As<Napi::Uint8Array>();
+  if (vrid < 0 || vrid >= kVrids || payload.ByteLength() < 2 || payload.Data()[1] != vrid) {
+    MakeArgError(env, "absorb: the VRID must be the payload's second byte, 0..255").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  unsigned char src[16] = {};
+  unsigned char dst[16] = {};
+  int src_len = ParseAddress(family_, info[2].As<Napi::String>().Utf8Value(), src);
+  int dst_len = ParseAddress(family_, info[3].As<Napi::String>().Utf8Value(), dst);
+  if (src_len < 0 || dst_len < 0) {
+    MakeArgError(env, "absorb: source and destination must be addresses of the socket's family (or \"\")")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::unique_ptr<AbsorbEntry>& slot = absorb_[vrid];
+  if (payload.ByteLength() > kAbsorbMaxPayload) {
+    if (slot) slot->armed = false;
+    return Napi::Boolean::New(env, false);
+  }
+  if (!slot) slot = std::make_unique<AbsorbEntry>();
+  AbsorbEntry& a = *slot;
+  std::memcpy(a.src, src, sizeof(src));
+  std::memcpy(a.dst, dst, sizeof(dst));
+  a.src_len = static_cast<size_t>(src_len);
+  a.dst_len = static_cast<size_t>(dst_len);
+  a.ttl = info[4].As<Napi::Number>().Int32Value();
+  a.ifindex = info[5].As<Napi::Number>().Uint32Value();
+  a.length = payload.ByteLength();
+  std::memcpy(a.payload, payload.Data(), a.length);
+  a.armed = true;
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value VrrpSocket::Release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    MakeArgError(env, "release(vrid): bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int vrid = info[0].As<Napi::Number>().Int32Value();
+  if (vrid >= 0 && vrid < kVrids && absorb_[vrid]) absorb_[vrid]->armed = false;
+  return env.Undefined();
 }
 
 Napi::Value VrrpSocket::Send(const Napi::CallbackInfo& info) {

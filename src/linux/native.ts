@@ -39,9 +39,26 @@ export interface VrrpSocket {
   onError(cb: (e: VipdOsError) => void): void;
   /** Sends with TTL / hop limit 255; `src` picks the source address (IP_PKTINFO / IPV6_PKTINFO). */
   send(payload: Uint8Array, dst: string, src?: string): void;
-  /** Idempotent; safe inside onDatagram (no further datagrams are delivered). */
   /** Reads the datagrams queued now; each reaches onDatagram before this returns. */
   drain(): void;
+  /**
+   * From now on the addon counts the repeats of this datagram for its VRID (the same payload bytes,
+   * source, destination, TTL and interface) instead of delivering them, until another datagram for
+   * that VRID arrives (it and every later one are delivered, in order) or release(vrid). false:
+   * nothing armed (a payload over 256 bytes, or an addon built before absorb).
+   */
+  absorb(
+    vrid: number,
+    d: Pick<VrrpDatagram, "src" | "dst" | "ttl" | "ifindex"> & { payload: Uint8Array },
+  ): boolean;
+  /** Ends absorb(vrid); a no-op when it is not armed. */
+  release(vrid: number): void;
+  /**
+   * Per VRID: [vrid] how many repeats were absorbed so far (never reset), [256 + vrid] the latest
+   * one's receive time (rxMs's clock). Memory the addon writes while reading.
+   */
+  readonly absorbed: Float64Array;
+  /** Idempotent; safe inside onDatagram (no further datagrams are delivered). */
   close(): void;
 }
 
@@ -80,6 +97,10 @@ interface AddonVrrpSocket {
   send(payload: Uint8Array, dst: string, src?: string): void;
   /** Absent in addons built before it was added. */
   drain?(): void;
+  /** absorb, release and absorbed: absent in addons built before they were added. */
+  absorb?(vrid: number, payload: Uint8Array, src: string, dst: string, ttl: number, ifindex: number): boolean;
+  release?(vrid: number): void;
+  readonly absorbed?: Float64Array;
   close(): void;
 }
 interface AddonPacketSocket {
@@ -290,6 +311,14 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
     drain() {
       if (!closed) sock.drain?.();
     },
+    absorb(vrid, d) {
+      if (closed || sock.absorb === undefined) return false;
+      return call(() => sock.absorb!(vrid, d.payload, d.src, d.dst, d.ttl, d.ifindex));
+    },
+    release(vrid) {
+      if (!closed) sock.release?.(vrid);
+    },
+    absorbed: sock.absorbed ?? new Float64Array(512),
     close() {
       closed = true;
       sock.close();

@@ -36,6 +36,16 @@ export interface VrrpSocketPort {
   send(payload: Uint8Array, dst: string, src?: string): void;
   /** Optional: hands the datagrams already queued to onDatagram now, before returning. */
   drain?(): void;
+  /**
+   * Optional, with release and absorbed: from now on the socket counts the repeats of this datagram
+   * for its VRID (same payload bytes, src, dst, ttl and ifindex) instead of delivering them, until
+   * any other datagram for that VRID arrives (it and every later one are delivered, in order) or
+   * release(vrid). false: nothing armed.
+   */
+  absorb?(vrid: number, d: VrrpDatagram): boolean;
+  release?(vrid: number): void;
+  /** Per VRID: [vrid] repeats absorbed so far (never reset), [256 + vrid] the latest one's rxMs. */
+  readonly absorbed?: Float64Array;
   close(): void;
 }
 

@@ -21,6 +21,8 @@ const vrrp = new Map<number, VrrpSocket>();
 const packet = new Map<number, PacketSocket>();
 /** Every payload buffer received, kept as delivered, to check later that none was reused. */
 const kept: { handle: number; payload: Buffer; hexAtArrival: string }[] = [];
+/** Per socket handle: VRIDs whose next datagram arms absorb() from inside the callback (as the engine does). */
+const absorbNext = new Map<number, Set<number>>();
 let nextHandle = 1;
 let rtnl: Rtnl | null = null;
 
@@ -100,6 +102,10 @@ async function run(c: Command): Promise<unknown> {
           rxMs: d.rxMs,
           readMs: monotonicNowMs(),
         });
+        const vrid = d.payload[1];
+        const pending = absorbNext.get(handle);
+        if (vrid !== undefined && pending?.delete(vrid) === true)
+          emit({ event: "absorbArmed", handle, vrid, ok: sock.absorb(vrid, d) });
         if (c.closeOnFirst === true) sock.close();
       });
       sock.onError((e) => emit({ event: "error", handle, error: errorJson(e) }));
@@ -132,6 +138,35 @@ async function run(c: Command): Promise<unknown> {
       const counted = delivered;
       delivered = Number.NaN; // later deliveries are not drain()'s
       return { stallStartMs, stallEndMs, drained: counted };
+    }
+    case "absorbNext": {
+      const handle = num(c, "handle");
+      const set = absorbNext.get(handle) ?? new Set<number>();
+      set.add(num(c, "vrid"));
+      absorbNext.set(handle, set);
+      return null;
+    }
+    case "absorbed": {
+      const sock = vrrp.get(num(c, "handle"));
+      if (sock === undefined) throw new Error("no such socket");
+      const vrid = num(c, "vrid");
+      return { count: sock.absorbed[vrid], lastMs: sock.absorbed[256 + vrid], nowMs: monotonicNowMs() };
+    }
+    case "absorbRaw": {
+      // absorb() with arguments as given (bad-argument tests).
+      const sock = vrrp.get(num(c, "handle"));
+      if (sock === undefined) throw new Error("no such socket");
+      return sock.absorb(num(c, "vrid"), {
+        payload: Buffer.from(str(c, "payload"), "hex"),
+        src: str(c, "src"),
+        dst: str(c, "dst"),
+        ttl: 255,
+        ifindex: 1,
+      });
+    }
+    case "release": {
+      vrrp.get(num(c, "handle"))?.release(num(c, "vrid"));
+      return null;
     }
     case "close": {
       const handle = num(c, "handle");

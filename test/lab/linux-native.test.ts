@@ -302,6 +302,97 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
     expect(r.got.map((d) => d.payload)).toEqual(sent);
   });
 
+  // absorb(): a backup's socket counts its master's repeats without waking JavaScript.
+  for (const c of cases.filter((x) => x.multicast || x.name === "IPv4 unicast")) {
+    it(`${c.name}: absorb() counts exact repeats; another datagram for the VRID is delivered and ends it; release() too`, async () => {
+      const { ha, hb } = await pair(c.family, c.multicast);
+      const send = (payload: string) =>
+        agentA.call("send", { handle: ha, payload, dst: c.dst(), src: c.src() });
+      const absorbed = () =>
+        agentB.call<{ count: number; lastMs: number; nowMs: number }>("absorbed", { handle: hb, vrid: 9 });
+      const delivered = () => agentB.events.filter(datagramsOf(hb)).map((e) => String(e.payload));
+      const x = advert(c.family, c.src(), c.dst(), 9, 200);
+      const resign = advert(c.family, c.src(), c.dst(), 9, 0);
+      const other = advert(c.family, c.src(), c.dst(), 10, 200);
+
+      await agentB.call("absorbNext", { handle: hb, vrid: 9 });
+      await send(x);
+      const [armed] = await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb);
+      expect(armed).toMatchObject({ vrid: 9, ok: true });
+      const base = await absorbed();
+      const sentAfter = base.nowMs;
+      for (let i = 0; i < 5; i++) await send(x);
+      await send(other); // another VRID: delivered, and the absorbing of 9 goes on
+      await agentB.waitFor((e) => datagramsOf(hb)(e) && e.payload === other);
+      await send(x);
+      await sleep(100);
+      const after = await absorbed();
+      expect(after.count - base.count).toBe(6);
+      expect(after.lastMs).toBeGreaterThan(sentAfter);
+      expect(after.lastMs).toBeLessThanOrEqual(after.nowMs);
+      expect(delivered()).toEqual([x, other]);
+
+      // A different datagram for VRID 9 is delivered, and so is every later one, repeats included.
+      await send(resign);
+      await send(x);
+      await agentB.waitFor(datagramsOf(hb), { count: 4 });
+      expect(delivered()).toEqual([x, other, resign, x]);
+      expect((await absorbed()).count).toBe(after.count);
+
+      // Armed again, then released: delivered.
+      await agentB.call("absorbNext", { handle: hb, vrid: 9 });
+      await send(x);
+      await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb, { count: 2 });
+      await send(x);
+      await sleep(100);
+      expect((await absorbed()).count).toBe(after.count + 1);
+      await agentB.call("release", { handle: hb, vrid: 9 });
+      await send(x);
+      await agentB.waitFor(datagramsOf(hb), { count: 6 });
+      expect(delivered()).toEqual([x, other, resign, x, x, x]);
+      await agentA.call("close", { handle: ha });
+      await agentB.call("close", { handle: hb });
+    });
+  }
+
+  it("absorb(): a datagram from another source with the same bytes is delivered; bad arguments are TypeErrors", async () => {
+    const { ha, hb } = await pair("ipv4", true);
+    const extra = "198.51.100.99";
+    try {
+      expect((await a.exec(["ip", "addr", "add", `${extra}/32`, "dev", "eth0"])).code).toBe(0);
+      const x = advert("ipv4", a.ipv4, "224.0.0.18", 11, 200);
+      await agentB.call("absorbNext", { handle: hb, vrid: 11 });
+      await agentA.call("send", { handle: ha, payload: x, dst: "224.0.0.18", src: a.ipv4 });
+      await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb);
+      // the same payload bytes from another address: not a repeat
+      await agentA.call("send", { handle: ha, payload: x, dst: "224.0.0.18", src: extra });
+      const got = await agentB.waitFor(datagramsOf(hb), { count: 2 });
+      expect(got.map((d) => d.src)).toEqual([a.ipv4, extra]);
+
+      await expect(
+        agentB.call("absorbRaw", { handle: hb, vrid: 12, payload: x, src: a.ipv4, dst: "224.0.0.18" }),
+      ).rejects.toThrow(/TypeError: absorb: the VRID must be the payload's second byte/);
+      await expect(
+        agentB.call("absorbRaw", { handle: hb, vrid: 11, payload: x, src: "2001:db8::1", dst: "224.0.0.18" }),
+      ).rejects.toThrow(/TypeError: absorb: source and destination must be addresses of the socket's family/);
+      // longer than 256 bytes: not armed
+      const long = `0b0b${"00".repeat(300)}`;
+      expect(
+        await agentB.call("absorbRaw", {
+          handle: hb,
+          vrid: 11,
+          payload: long,
+          src: a.ipv4,
+          dst: "224.0.0.18",
+        }),
+      ).toBe(false);
+    } finally {
+      await a.exec(["ip", "addr", "del", `${extra}/32`, "dev", "eth0"]);
+      await agentA.call("close", { handle: ha });
+      await agentB.call("close", { handle: hb });
+    }
+  });
+
   it("close() inside the datagram callback stops delivery cleanly; close is idempotent", async () => {
     const ra = await agentA.call<{ handle: number }>("openVrrp", {
       family: "ipv4",

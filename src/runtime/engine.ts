@@ -175,7 +175,35 @@ interface Instance {
   /** The scheduler key of the router deadline and its callback, made once (set on every advert). */
   routerKey: string;
   onRouterTimeout: () => void;
+  /** The socket absorbs repeats of the advert this input was made from (see #armAbsorb); null: not. */
+  absorbing: Absorbing | null;
+  /** Steps whose actions were not empty (how #onDatagram tells a quiet step). */
+  busySteps: number;
 }
+
+/**
+ * A backup whose socket counts the repeats of its master's advert instead of delivering them
+ * (VrrpSocketPort.absorb). The router is brought up to date by replaying the latest repeat (its
+ * receive time, the same input) before any other input, before the router's deadline, and before
+ * status is read: a backup following a master ends in the same state whether it stepped each
+ * repeat or only the last one (each restarts Master_Down_Timer from its arrival), so this skips
+ * the JavaScript of every repeat without changing what the router decides or when.
+ */
+interface Absorbing {
+  input: Extract<Input, { type: "advert" }>;
+  src: string;
+  /** The socket's absorbed count for this VRID when last looked at. */
+  seen: number;
+  /** How far beyond the sync look's time this backup is brought up to date too (half the master's interval). */
+  windowMs: number;
+}
+
+/** The scheduler key of the look at absorbed repeats (#onAbsorbSync). */
+const ABSORB_SYNC_KEY = "absorb-sync";
+/** The sync look comes this long before the earliest deadline of an absorbing backup (ahead of its early wake-up). */
+const ABSORB_SYNC_LEAD_MS = 1;
+/** Index of a VRID's latest receive time in VrrpSocketPort.absorbed. */
+const ABSORBED_AT = 256;
 
 /**
  * On a takeover the wire comes first: the advert, the VIP add (and the announcement queued behind
@@ -239,6 +267,10 @@ export class Engine<C> {
   readonly #ports: RuntimePorts;
   readonly #scheduler: Scheduler;
   readonly #instances = new Map<string, Instance>();
+  /** Instances whose socket absorbs their master's repeats (Instance.absorbing). */
+  readonly #absorbingSet = new Set<Instance>();
+  /** When the ABSORB_SYNC_KEY look is scheduled, or null. */
+  #absorbSyncAt: number | null = null;
   readonly #groups = new Map<string, SocketGroup>();
   readonly #senders = new Map<string, PacketSenderPort>();
   readonly #links = new Map<string, LinkInfo>();
@@ -515,14 +547,18 @@ export class Engine<C> {
       closed: false,
       lastDecoded: null,
       routerKey: `router:${spec.name}`,
+      absorbing: null,
+      busySteps: 0,
       onRouterTimeout: () => {
         if (inst.closed) return;
         // A master is declared dead only if its advert is not already waiting in our socket:
         // after a stall the timer and the datagram are ready together, and the datagram (with
         // the kernel's receive time) goes first. If it moved the deadline, this timeout is void.
-        if (inst.router.state === "backup" && inst.group.socket.drain) {
-          inst.group.socket.drain();
+        // Repeats the socket absorbed (also those the drain read) are replayed first.
+        if (inst.router.state === "backup" && (inst.group.socket.drain || inst.absorbing)) {
+          inst.group.socket.drain?.();
           if (inst.closed) return;
+          if (this.#catchUp(inst)) this.#absorbSyncFor(inst);
           const due = inst.router.nextDeadline;
           if (due === null || due > this.#ports.clock.now()) {
             this.#setRouterDeadline(inst, due);
@@ -582,6 +618,7 @@ export class Engine<C> {
   }
 
   #closeInstance(inst: Instance): void {
+    this.#absorbOff(inst);
     inst.closed = true;
     this.#scheduler.clear(inst.routerKey);
     this.#cancelAnnouncements(inst);
@@ -778,11 +815,31 @@ export class Engine<C> {
 
   /** One input through the router, its actions dispatched (only from #feed). */
   #step(inst: Instance, input: Input, at: number | null): void {
+    const absorbing = inst.absorbing;
+    if (absorbing !== null) {
+      if (input === absorbing.input) {
+        // The replay of an absorbed repeat: the socket goes on absorbing while it stays quiet.
+        const busy = inst.busySteps;
+        this.#stepOnce(inst, input, at);
+        if (inst.busySteps !== busy || inst.router.state !== "backup") this.#absorbOff(inst);
+        return;
+      }
+      // Any other input: the repeats absorbed before it come first, then the socket delivers
+      // again (the next quiet advert arms it anew).
+      const seenAt = this.#takeAbsorbed(inst, absorbing);
+      if (seenAt !== null) this.#stepOnce(inst, absorbing.input, seenAt);
+      this.#absorbOff(inst);
+    }
+    this.#stepOnce(inst, input, at);
+  }
+
+  #stepOnce(inst: Instance, input: Input, at: number | null): void {
     const now = Math.max(inst.lastStepMs, at ?? this.#ports.clock.now());
     inst.lastStepMs = now;
     inst.currentInput = input;
     const step = inst.router.handle(now, input);
     this.#setRouterDeadline(inst, step.nextDeadline);
+    if (step.actions.length > 0) inst.busySteps++;
     const actions = takeoverFirst(step.actions);
     if (actions.length > 0) this.#openTimeline(inst, actions, now);
     // Fencing mode: a master that yields removes its VIPs and then tells the preempting router
@@ -798,6 +855,122 @@ export class Engine<C> {
       } else this.#dispatch(inst, action, now);
     }
   }
+
+  // ------------------------------------------------------------ absorbed repeats
+
+  /**
+   * After a quiet step of a backup on an advert from the master it follows: the socket may absorb
+   * that advert's repeats (see Absorbing). Not when the step did anything (a new master, a
+   * mismatch report, a transition) or when this advert needs counting of its own.
+   */
+  #armAbsorb(inst: Instance, d: VrrpDatagram, input: Absorbing["input"], quiet: boolean): void {
+    const socket = inst.group.socket;
+    if (
+      !quiet ||
+      inst.absorbing !== null ||
+      socket.absorb === undefined ||
+      socket.absorbed === undefined ||
+      inst.closed ||
+      inst.handling ||
+      inst.inputs.length > 0 ||
+      inst.router.state !== "backup" ||
+      inst.router.masterAddress !== d.src ||
+      inst.router.nextDeadline === null
+    )
+      return;
+    if (!socket.absorb(inst.spec.vrid, d)) return;
+    inst.absorbing = {
+      input,
+      src: d.src,
+      seen: socket.absorbed[inst.spec.vrid]!,
+      windowMs: input.adverIntervalMs / 2,
+    };
+    this.#absorbingSet.add(inst);
+    this.#absorbSyncFor(inst);
+  }
+
+  #absorbOff(inst: Instance): void {
+    if (inst.absorbing === null) return;
+    inst.absorbing = null;
+    this.#absorbingSet.delete(inst);
+    inst.group.socket.release?.(inst.spec.vrid);
+  }
+
+  /**
+   * The repeats absorbed since the last look: counted as received, and the latest one's receive
+   * time (null when none came).
+   */
+  #takeAbsorbed(inst: Instance, a: Absorbing): number | null {
+    const absorbed = inst.group.socket.absorbed;
+    if (absorbed === undefined) return null;
+    const count = absorbed[inst.spec.vrid]!;
+    if (count === a.seen) return null;
+    const n = count - a.seen;
+    a.seen = count;
+    const at = absorbed[ABSORBED_AT + inst.spec.vrid]!;
+    inst.counters.advertsReceived += n;
+    const peer = inst.peers.get(a.src);
+    if (peer) {
+      peer.advertsReceived += n;
+      if (peer.lastSeenMs < at) peer.lastSeenMs = at;
+    }
+    // Not when a later advert from someone else already took its place (it is being stepped now).
+    const last = inst.lastAdvert;
+    if (last !== null && last.src === a.src && last.at < at) last.at = at;
+    return at;
+  }
+
+  /** Replays the latest absorbed repeat through the router, if one came; true when it did. */
+  #catchUp(inst: Instance): boolean {
+    const a = inst.absorbing;
+    if (a === null || inst.handling || inst.closed) return false;
+    const at = this.#takeAbsorbed(inst, a);
+    if (at === null) return false;
+    this.#feed(inst, a.input, at);
+    return true;
+  }
+
+  /** Makes sure the sync look comes before this backup's deadline. */
+  #absorbSyncFor(inst: Instance): void {
+    const due = inst.router.nextDeadline;
+    if (inst.absorbing === null || due === null) return;
+    const at = due - ABSORB_SYNC_LEAD_MS;
+    if (this.#absorbSyncAt !== null && this.#absorbSyncAt <= at) return;
+    this.#absorbSyncAt = at;
+    this.#scheduler.set(ABSORB_SYNC_KEY, at, this.#onAbsorbSync);
+  }
+
+  /**
+   * One timer for all absorbing backups. It runs just before the earliest of their deadlines, and
+   * every backup whose deadline falls within half its master's interval after that replays its
+   * latest repeat, which moves the deadline on by about two intervals when adverts keep coming.
+   * So the next look is at least half an interval later, and 255 backups at 100 ms cost about 20
+   * timer wake-ups a second instead of 2550 datagram wake-ups. A backup that got no repeat keeps
+   * its deadline: its own timer runs then and looks once more before declaring the master down.
+   */
+  readonly #onAbsorbSync = (now: number): void => {
+    this.#absorbSyncAt = null;
+    let next: number | null = null;
+    for (const inst of this.#absorbingSet) {
+      let a = inst.absorbing;
+      let due = inst.router.nextDeadline;
+      if (a === null || due === null) continue;
+      const horizon = now + a.windowMs;
+      if (due - ABSORB_SYNC_LEAD_MS <= horizon) {
+        this.#catchUp(inst);
+        a = inst.absorbing;
+        due = inst.router.nextDeadline;
+        if (a === null || due === null) continue;
+      }
+      // Still within the window: no repeat came, its own timer decides (a later repeat re-adds it).
+      const at = due - ABSORB_SYNC_LEAD_MS;
+      if (at > horizon && (next === null || at < next)) next = at;
+    }
+    if (next !== null && (this.#absorbSyncAt === null || next < this.#absorbSyncAt)) {
+      this.#absorbSyncAt = next;
+      this.#scheduler.set(ABSORB_SYNC_KEY, next, this.#onAbsorbSync);
+    }
+  };
 
   #setRouterDeadline(inst: Instance, at: number | null): void {
     if (inst.closed) return;
@@ -824,6 +997,7 @@ export class Engine<C> {
     if (existing && (existing.multicast || !multicast)) return existing;
     if (existing) {
       // A unicast-only socket now also needs the multicast group: reopen it with membership.
+      for (const inst of existing.byVrid.values()) this.#absorbOff(inst);
       existing.socket.close();
       existing.socket = this.#openSocket(existing, true);
       existing.multicast = true;
@@ -905,6 +1079,8 @@ export class Engine<C> {
       this.#discard(group, inst, "unknown-peer", `${d.src} is not a configured unicast peer`);
       return;
     }
+    // Repeats the socket absorbed before this datagram (which ended the absorbing) come first.
+    if (inst.absorbing !== null) this.#catchUp(inst);
     // The kernel's receive time: Master_Down_Timer runs from the advert's arrival.
     const now = d.rxMs ?? this.#ports.clock.now();
     const intervalMs = adverIntervalMs(advert);
@@ -925,7 +1101,9 @@ export class Engine<C> {
     }
     // Either v3 IPv4 checksum form is accepted, but a peer that sends the other form most likely
     // drops ours (keepalived < 2.2.8 knows only the pseudo-header form): report it, keep the advert.
-    if (res.checksumForm !== "v2" && group.family === "ipv4" && res.checksumForm !== inst.spec.checksumForm) {
+    const checksumMismatch =
+      res.checksumForm !== "v2" && group.family === "ipv4" && res.checksumForm !== inst.spec.checksumForm;
+    if (checksumMismatch) {
       inst.counters.mismatches.checksum = (inst.counters.mismatches.checksum ?? 0) + 1;
       this.#discardLog(
         group,
@@ -942,6 +1120,7 @@ export class Engine<C> {
     // The wall-clock lastSeenAt is derived when status is read: no Date.now() per advert.
     peer.lastSeenMs = now;
     peer.advertsReceived++;
+    const wasBackup = inst.router.state === "backup";
     if (inst.router.state !== "master") {
       // Updated in place (it is copied into a timeline, never handed out): one object per master.
       const last = inst.lastAdvert;
@@ -951,18 +1130,18 @@ export class Engine<C> {
         last.at = now;
       }
     }
-    this.#feed(
-      inst,
-      {
-        type: "advert",
-        src: d.src,
-        priority: advert.priority,
-        adverIntervalMs: intervalMs,
-        version: advert.version,
-        addresses: advert.addresses,
-      },
-      now,
-    );
+    const input: Absorbing["input"] = {
+      type: "advert",
+      src: d.src,
+      priority: advert.priority,
+      adverIntervalMs: intervalMs,
+      version: advert.version,
+      addresses: advert.addresses,
+    };
+    const busy = inst.busySteps;
+    this.#feed(inst, input, now);
+    // Its repeats may be absorbed when this step was quiet: a backup following, nothing reported.
+    this.#armAbsorb(inst, d, input, wasBackup && inst.busySteps === busy && !checksumMismatch);
   }
 
   #decode(group: SocketGroup, guess: Instance | undefined, d: VrrpDatagram): DecodeResult {
@@ -1561,6 +1740,7 @@ export class Engine<C> {
   // ---------------------------------------------------------------- status
 
   #instanceStatus(inst: Instance): InstanceStatus {
+    this.#catchUp(inst);
     const r = inst.router;
     const monoNow = this.#ports.clock.now();
     const wallNow = Date.now();

@@ -115,7 +115,49 @@ export class FakeSocket implements VrrpSocketPort {
 
   deliver(d: VrrpDatagram): void {
     if (!this.#cb) throw new Error("no datagram callback registered");
+    if (this.#absorbs(d)) return;
     this.#cb(d);
+  }
+
+  readonly absorbed = new Float64Array(512);
+  readonly #armed = new Map<number, VrrpDatagram>();
+
+  /** As the addon: repeats of an armed datagram are counted, anything else for its VRID disarms. */
+  absorb(vrid: number, d: VrrpDatagram): boolean {
+    if (!this.world.absorbs || d.payload.length > 256) return false;
+    if (d.payload[1] !== vrid) throw new Error(`absorb: VRID ${vrid} is not the payload's`);
+    this.#armed.set(vrid, { ...d, payload: d.payload.slice() });
+    return true;
+  }
+
+  release(vrid: number): void {
+    this.#armed.delete(vrid);
+  }
+
+  /** VRIDs armed now (tests). */
+  get armedVrids(): number[] {
+    return [...this.#armed.keys()];
+  }
+
+  #absorbs(d: VrrpDatagram): boolean {
+    const vrid = d.payload[1];
+    if (d.payload.length < 2 || vrid === undefined) return false;
+    const a = this.#armed.get(vrid);
+    if (a === undefined) return false;
+    const same =
+      a.src === d.src &&
+      a.dst === d.dst &&
+      a.ttl === d.ttl &&
+      a.ifindex === d.ifindex &&
+      a.payload.length === d.payload.length &&
+      a.payload.every((b, i) => b === d.payload[i]);
+    if (!same) {
+      this.#armed.delete(vrid);
+      return false;
+    }
+    this.absorbed[vrid]! += 1;
+    this.absorbed[256 + vrid] = Math.max(this.absorbed[256 + vrid]!, d.rxMs ?? this.world.clock.now());
+    return true;
   }
 
   /** Datagrams received by the kernel but not yet read: only drain() hands them over. */
@@ -144,6 +186,8 @@ export class FakeWorld {
    * (onApplied); its outcome (failAdd) comes later, after ackGate when one is set.
    */
   addsInTurn = false;
+  /** Whether the sockets offer absorb() (as the addon does); off, the engine steps every advert. */
+  absorbs = true;
   ackGate: Promise<void> | null = null;
   watchdog: number | null = null;
   #signals = new Map<string, Set<() => void>>();

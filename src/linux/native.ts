@@ -306,7 +306,13 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
       errorListeners.push(cb);
     },
     send(payload, dst, src) {
-      call(() => (src === undefined ? sock.send(payload, dst) : sock.send(payload, dst, src)));
+      // A plain try, not call(() => …): this runs per advert, and the closure was its garbage.
+      try {
+        if (src === undefined) sock.send(payload, dst);
+        else sock.send(payload, dst, src);
+      } catch (e) {
+        throw toVipdError(e);
+      }
     },
     drain() {
       if (!closed) sock.drain?.();
@@ -332,7 +338,11 @@ export function openPacketSocket(ifname: string): PacketSocket {
   return {
     ifindex: sock.ifindex,
     send(frame) {
-      call(() => sock.send(frame));
+      try {
+        sock.send(frame);
+      } catch (e) {
+        throw toVipdError(e);
+      }
     },
     close() {
       sock.close();
@@ -367,7 +377,12 @@ export function createHighResTimer(cb: () => void): HighResTimer {
   const timer = call(() => new native.HighResTimer(cb));
   return {
     armAt(monotonicMs) {
-      call(() => timer.armAt(monotonicMs));
+      // Per advert on a master (its Adver_Timer): a plain try, no closure.
+      try {
+        timer.armAt(monotonicMs);
+      } catch (e) {
+        throw toVipdError(e);
+      }
     },
     disarm() {
       timer.disarm();

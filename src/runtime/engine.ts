@@ -198,6 +198,9 @@ interface Absorbing {
   windowMs: number;
 }
 
+/** The router's timeout input: one object for every fire (a master's Adver_Timer fires 10 times a second per VRID at 100 ms). */
+const TIMEOUT_INPUT: Input = Object.freeze({ type: "timeout" });
+
 /** The scheduler key of the look at absorbed repeats (#onAbsorbSync). */
 const ABSORB_SYNC_KEY = "absorb-sync";
 /** The sync look comes this long before the earliest deadline of an absorbing backup (ahead of its early wake-up). */
@@ -565,7 +568,7 @@ export class Engine<C> {
             return;
           }
         }
-        this.#feed(inst, { type: "timeout" });
+        this.#feed(inst, TIMEOUT_INPUT);
       },
     };
     try {

@@ -306,13 +306,7 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
       errorListeners.push(cb);
     },
     send(payload, dst, src) {
-      // A plain try, not call(() => …): this runs per advert, and the closure was its garbage.
-      try {
-        if (src === undefined) sock.send(payload, dst);
-        else sock.send(payload, dst, src);
-      } catch (e) {
-        throw toVipdError(e);
-      }
+      call(() => (src === undefined ? sock.send(payload, dst) : sock.send(payload, dst, src)));
     },
     drain() {
       if (!closed) sock.drain?.();
@@ -338,11 +332,7 @@ export function openPacketSocket(ifname: string): PacketSocket {
   return {
     ifindex: sock.ifindex,
     send(frame) {
-      try {
-        sock.send(frame);
-      } catch (e) {
-        throw toVipdError(e);
-      }
+      call(() => sock.send(frame));
     },
     close() {
       sock.close();
@@ -377,12 +367,7 @@ export function createHighResTimer(cb: () => void): HighResTimer {
   const timer = call(() => new native.HighResTimer(cb));
   return {
     armAt(monotonicMs) {
-      // Per advert on a master (its Adver_Timer): a plain try, no closure.
-      try {
-        timer.armAt(monotonicMs);
-      } catch (e) {
-        throw toVipdError(e);
-      }
+      call(() => timer.armAt(monotonicMs));
     },
     disarm() {
       timer.disarm();

@@ -171,6 +171,12 @@ export function markdownReport(r: BenchResults): string {
       "Scale (CPU % of one core over the window, and the peak RSS of one sample a second, of every process of the host; master host / backup host):",
       "",
     );
+    const rt = r.scale.find((s) => s.agent === "vipd" && s.realtimePriority !== null)?.realtimePriority;
+    if (rt !== undefined && rt !== null)
+      out.push(
+        `vipd ran with global.realtime_priority: ${rt}${rt === 0 ? " (no realtime scheduling, as keepalived here)" : ""}, not the default the unit runs with.`,
+        "",
+      );
     out.push("| VRIDs | interval | vipd CPU % | keepalived CPU % | vipd RSS MiB | keepalived RSS MiB |");
     out.push("| --- | --- | --- | --- | --- | --- |");
     const keys = [...new Set(r.scale.map((s) => `${s.vrids}/${s.intervalMs}`))];

@@ -15,6 +15,8 @@ export interface ScaleResult {
   masterRssMiB: number;
   backupRssMiB: number;
   settleMs: number;
+  /** vipd only: the global.realtime_priority it ran with; null: the config default. */
+  realtimePriority: number | null;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -35,6 +37,7 @@ export async function scaleRun(
   vrids: number,
   intervalMs: number,
   windowS: number,
+  vipdRealtime: number | null = null,
 ): Promise<ScaleResult> {
   const a = lab.host("a");
   const b = lab.host("b");
@@ -48,10 +51,12 @@ export async function scaleRun(
     }));
   const t0 = Date.now();
   const agents: BenchAgent[] = [];
+  const global =
+    kind === "vipd" && vipdRealtime !== null ? { vipdGlobal: { realtime_priority: vipdRealtime } } : {};
   try {
     const started = await Promise.all([
-      startAgent(kind, a, { instances: set(200), startTimeoutMs: 60_000 }),
-      startAgent(kind, b, { instances: set(100), startTimeoutMs: 60_000 }),
+      startAgent(kind, a, { instances: set(200), startTimeoutMs: 60_000, ...global }),
+      startAgent(kind, b, { instances: set(100), startTimeoutMs: 60_000, ...global }),
     ]);
     agents.push(...started);
     const [ma, mb] = started;
@@ -100,6 +105,7 @@ export async function scaleRun(
       masterRssMiB: Math.max(masterRssKiB, s1[0]!.rssKiB) / 1024,
       backupRssMiB: Math.max(backupRssKiB, s1[1]!.rssKiB) / 1024,
       settleMs,
+      realtimePriority: kind === "vipd" ? vipdRealtime : null,
     };
   } finally {
     await Promise.all(agents.map((x) => x.stop()));

@@ -197,6 +197,9 @@ class VirtualRouter implements Router {
   get maintenance(): boolean {
     return this.m.maintenance;
   }
+  get preemptHoldUntilMs(): number {
+    return this.m.preemptHoldUntil;
+  }
 
   handle(now: number, input: Input): Step {
     const m = this.m;

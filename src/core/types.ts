@@ -120,5 +120,10 @@ export interface Router {
   readonly faultReason: string | null;
   /** Added by core: true while maintenance mode holds the router out of elections. */
   readonly maintenance: boolean;
+  /**
+   * Added by core: until when preempt_delay holds Preempt_Mode off (-Infinity when it does not).
+   * The router's answer to the same advert changes at that time without a timer of its own.
+   */
+  readonly preemptHoldUntilMs: number;
   handle(now: number, input: Input): Step;
 }

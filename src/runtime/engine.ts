@@ -878,7 +878,10 @@ export class Engine<C> {
       inst.inputs.length > 0 ||
       inst.router.state !== "backup" ||
       inst.router.masterAddress !== d.src ||
-      inst.router.nextDeadline === null
+      inst.router.nextDeadline === null ||
+      // While preempt_delay holds, the same advert may be followed now and discarded later, at a
+      // time no timer marks: each one is stepped until the hold is over.
+      inst.router.preemptHoldUntilMs > inst.lastStepMs
     )
       return;
     if (!socket.absorb(inst.spec.vrid, d)) return;

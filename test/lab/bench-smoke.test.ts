@@ -2,7 +2,7 @@
 // the benchmark produced well-formed samples (every figure present and finite, times in order, the
 // report and chart rendered), never a timing target: those are read from the full run's output.
 import { describe, expect, it } from "vitest";
-import { markdownReport, takeoverSvg } from "../../bench/report.js";
+import { type BenchResults, markdownReport, takeoverSvg } from "../../bench/report.js";
 import { defaultOptions, parseArgs, runBench } from "../../bench/run.js";
 import { masterDownIntervalMs, percentileSorted, summarize } from "../../bench/stats.js";
 import { parseAddrLine, parseAdvertLine } from "../../bench/wire.js";
@@ -47,9 +47,51 @@ describe("bench statistics and parsers", () => {
     expect(() => parseArgs(["--agents", "vrrpd"])).toThrow(/'vrrpd' is not one of vipd, keepalived/);
     expect(() => parseArgs(["--scale-vrids", "0"])).toThrow(/not an integer in 1..255/);
     expect(() => parseArgs(["--faults", "cut,fire"])).toThrow(/'fire' is not one of/);
+    expect(() => parseArgs(["--scale-vipd-realtime", "100"])).toThrow(/not an integer in 0..99/);
+    expect(() => parseArgs(["--scale-vipd-realtime", "1.5"])).toThrow(/not an integer in 0..99/);
+    expect(parseArgs(["--scale-vipd-realtime", "0"]).scaleVipdRealtime).toBe(0);
+    expect(defaultOptions(false).scaleVipdRealtime).toBeNull();
     const q = parseArgs(["--quick"]);
+    expect(q.scaleVipdRealtime).toBeNull();
     expect([q.runs, q.fpDurationS, q.scaleWindowS]).toEqual([3, 15, 5]);
     expect(defaultOptions(false).fpDurationS).toBe(600);
+  });
+});
+
+describe("bench report", () => {
+  const results = (realtimePriority: number | null): BenchResults => ({
+    startedAt: "2026-01-01T00:00:00.000Z",
+    finishedAt: "2026-01-01T00:01:00.000Z",
+    command: "npm run bench",
+    machine: { cpus: 2, kernel: "k", node: "v20", keepalived: "Keepalived v2" },
+    options: {},
+    failover: [],
+    falsePositives: [],
+    scale: [
+      {
+        agent: "vipd",
+        vrids: 255,
+        intervalMs: 100,
+        windowS: 20,
+        masterCpuPercent: 5,
+        backupCpuPercent: 4,
+        masterRssMiB: 65,
+        backupRssMiB: 65,
+        settleMs: 900,
+        realtimePriority,
+      },
+    ],
+    startup: [],
+    orphan: [],
+    errors: [],
+  });
+
+  it("says above the scale table when vipd ran with another realtime priority than the unit's", () => {
+    expect(markdownReport(results(0))).toContain(
+      "vipd ran with global.realtime_priority: 0 (no realtime scheduling, as keepalived here), not the default",
+    );
+    expect(markdownReport(results(null))).not.toContain("realtime_priority");
+    expect(markdownReport(results(null))).toContain("| 255 | 100 ms | 5.0 / 4.0 | n/a | 65.0 / 65.0 | n/a |");
   });
 });
 

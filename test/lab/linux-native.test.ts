@@ -54,14 +54,14 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
   async function pair(
     family: Family,
     multicast: boolean,
-  ): Promise<{ ha: number; hb: number; ifindexB: number }> {
+  ): Promise<{ ha: number; hb: number; ifindexB: number; kernelAbsorbError: string }> {
     const ra = await agentA.call<{ handle: number }>("openVrrp", { family, ifname: "eth0", multicast });
-    const rb = await agentB.call<{ handle: number; ifindex: number }>("openVrrp", {
+    const rb = await agentB.call<{ handle: number; ifindex: number; kernelAbsorbError: string }>("openVrrp", {
       family,
       ifname: "eth0",
       multicast,
     });
-    return { ha: ra.handle, hb: rb.handle, ifindexB: rb.ifindex };
+    return { ha: ra.handle, hb: rb.handle, ifindexB: rb.ifindex, kernelAbsorbError: rb.kernelAbsorbError };
   }
 
   const cases: { name: string; family: Family; multicast: boolean; src: () => string; dst: () => string }[] =
@@ -304,12 +304,17 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
 
   // absorb(): a backup's socket counts its master's repeats without waking JavaScript.
   for (const c of cases.filter((x) => x.multicast || x.name === "IPv4 unicast")) {
-    it(`${c.name}: absorb() counts exact repeats; another datagram for the VRID is delivered and ends it; release() too`, async () => {
-      const { ha, hb } = await pair(c.family, c.multicast);
+    it(`${c.name}: absorb() counts exact repeats (in the kernel: they are never read); another datagram for the VRID is delivered and ends it; release() too`, async () => {
+      const { ha, hb, kernelAbsorbError } = await pair(c.family, c.multicast);
+      // as root, on this kernel, the eBPF filter loads
+      expect(kernelAbsorbError).toBe("");
       const send = (payload: string) =>
         agentA.call("send", { handle: ha, payload, dst: c.dst(), src: c.src() });
       const absorbed = () =>
-        agentB.call<{ count: number; lastMs: number; nowMs: number }>("absorbed", { handle: hb, vrid: 9 });
+        agentB.call<{ count: number; lastMs: number; nowMs: number; read: number }>("absorbed", {
+          handle: hb,
+          vrid: 9,
+        });
       const delivered = () => agentB.events.filter(datagramsOf(hb)).map((e) => String(e.payload));
       const x = advert(c.family, c.src(), c.dst(), 9, 200);
       const resign = advert(c.family, c.src(), c.dst(), 9, 0);
@@ -328,6 +333,7 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
       await sleep(100);
       const after = await absorbed();
       expect(after.count - base.count).toBe(6);
+      expect(after.read - base.read).toBe(1); // `other` only: the kernel kept the repeats
       expect(after.lastMs).toBeGreaterThan(sentAfter);
       expect(after.lastMs).toBeLessThanOrEqual(after.nowMs);
       expect(delivered()).toEqual([x, other]);
@@ -350,6 +356,55 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
       await send(x);
       await agentB.waitFor(datagramsOf(hb), { count: 6 });
       expect(delivered()).toEqual([x, other, resign, x, x, x]);
+      await agentA.call("close", { handle: ha });
+      await agentB.call("close", { handle: hb });
+    });
+  }
+
+  // The kernel filter sees a datagram when it is queued, the addon when it reads it: what was
+  // queued before the arming must still come first.
+  for (const c of cases.filter((x) => x.multicast)) {
+    it(`${c.name}: datagrams queued while absorb() was being armed keep their order; the kernel takes over once they are read`, async () => {
+      const { ha, hb } = await pair(c.family, c.multicast);
+      const send = (payload: string) =>
+        agentA.call("send", { handle: ha, payload, dst: c.dst(), src: c.src() });
+      const absorbed = () =>
+        agentB.call<{ count: number; read: number }>("absorbed", { handle: hb, vrid: 9 });
+      const delivered = () => agentB.events.filter(datagramsOf(hb)).map((e) => String(e.payload));
+      const x = advert(c.family, c.src(), c.dst(), 9, 200);
+      const y = advert(c.family, c.src(), c.dst(), 9, 150);
+
+      // 1. A repeat queued behind the arming: the addon absorbs it when it reads it, and from
+      //    then on the kernel absorbs the rest.
+      await agentB.call("absorbNext", { handle: hb, vrid: 9, stallMs: 400 });
+      await send(x);
+      await agentB.waitFor((e) => datagramsOf(hb)(e) && e.payload === x);
+      await sleep(50);
+      await send(x); // while B is busy before arming: queued
+      await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb);
+      await sleep(50);
+      const base = await absorbed();
+      for (let i = 0; i < 3; i++) await send(x);
+      await sleep(100);
+      const later = await absorbed();
+      expect(later.count - base.count).toBe(3);
+      expect(later.read).toBe(base.read);
+      expect(delivered()).toEqual([x]);
+
+      // 2. Another datagram queued before the arming, then repeats that reach the armed kernel
+      //    before the addon has read it: it is delivered, and so are they (the kernel must not
+      //    count them ahead of it).
+      await agentB.call("release", { handle: hb, vrid: 9 });
+      await agentB.call("absorbNext", { handle: hb, vrid: 9, stallMs: 300, stallAfterMs: 400 });
+      await send(x);
+      await agentB.waitFor(datagramsOf(hb), { count: 2 });
+      await sleep(50);
+      await send(y); // queued while B is busy before arming
+      await sleep(400);
+      for (let i = 0; i < 3; i++) await send(x); // while B is busy after arming
+      await agentB.waitFor(datagramsOf(hb), { count: 6 });
+      expect(delivered()).toEqual([x, x, y, x, x, x]);
+      expect((await absorbed()).count).toBe(later.count);
       await agentA.call("close", { handle: ha });
       await agentB.call("close", { handle: hb });
     });

@@ -98,7 +98,8 @@ function checkInput(input: Input, m: Machine): void {
     case "advert":
       // Checked before assert is called: a message closure per advert would be garbage per advert.
       if (m.srcBytes(input.src) === null) assert(false, `advert src is not an address: ${input.src}`);
-      if (!isInt(input.priority, 0, 255)) assert(false, `advert priority must be 0..255, got ${input.priority}`);
+      if (!isInt(input.priority, 0, 255))
+        assert(false, `advert priority must be 0..255, got ${input.priority}`);
       if (!(Number.isFinite(input.adverIntervalMs) && input.adverIntervalMs > 0))
         assert(false, `advert interval must be > 0 ms, got ${input.adverIntervalMs}`);
       assert(input.version === 2 || input.version === 3, `advert version must be 2 or 3`);

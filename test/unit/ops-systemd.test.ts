@@ -64,7 +64,10 @@ describe.runIf(haveAnalyze)("systemd/vipd.service", () => {
     expect(keys("WatchdogSec")).toHaveLength(1);
     expect(keys("ExecReload")[0]).toContain("-HUP");
     expect(keys("ExecStopPost")[0]).toMatch(/vipd cleanup$/);
-    expect(keys("CapabilityBoundingSet")).toEqual(["CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_NICE"]);
+    expect(keys("CapabilityBoundingSet")).toEqual(["CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_NICE CAP_BPF"]);
+    expect(keys("AmbientCapabilities")).toEqual(["CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_NICE CAP_BPF"]);
+    // the kernel filter (kernel_absorb.h) needs the bpf system call, which @privileged denies
+    expect(keys("SystemCallFilter").at(-1)?.split(" ")).toContain("bpf");
     expect(keys("RestrictRealtime")).toEqual(["no"]);
     expect(keys("RestrictAddressFamilies")).toEqual(["AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET"]);
     expect(keys("RuntimeDirectory")).toEqual(["vipd"]);

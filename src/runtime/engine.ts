@@ -1027,6 +1027,17 @@ export class Engine<C> {
 
   #openSocket(group: SocketGroup, multicast: boolean): VrrpSocketPort {
     const socket = this.#ports.openVrrpSocket({ family: group.family, ifname: group.ifname, multicast });
+    const why = socket.kernelAbsorbError;
+    if (why !== undefined) {
+      const fields = { interface: group.ifname, family: group.family };
+      if (why === "")
+        this.#log.info(fields, "VRRP socket: a master's repeated adverts are absorbed in the kernel");
+      else
+        this.#log.info(
+          { ...fields, reason: why },
+          "VRRP socket: a master's repeated adverts are absorbed in the addon, not the kernel (a backup uses more CPU)",
+        );
+    }
     socket.onDatagram((d) => this.#onDatagram(group, d));
     socket.onError((err) => {
       group.unattributed["receive-error"] = (group.unattributed["receive-error"] ?? 0) + 1;

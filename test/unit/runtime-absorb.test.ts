@@ -149,6 +149,26 @@ describe("runtime engine: repeats absorbed by the socket", () => {
     expect(engine.instanceStatus("web")!.counters.advertsReceived).toBe(5);
   });
 
+  it("says at start where the repeats are absorbed: in the kernel, or in the addon and why", async () => {
+    const said = async (why: string | undefined) => {
+      const world = new FakeWorld();
+      world.kernelAbsorbError = why;
+      const { engine, lines } = await startEngine(BASE_YAML, { world });
+      await engine.stop("test");
+      return lines.filter((l) => String(l.msg).startsWith("VRRP socket:"));
+    };
+    expect(await said("")).toMatchObject([
+      { msg: expect.stringContaining("absorbed in the kernel"), interface: "eth0", family: "ipv4" },
+    ]);
+    expect(await said("bpf(BPF_MAP_CREATE): Operation not permitted")).toMatchObject([
+      {
+        msg: expect.stringContaining("absorbed in the addon, not the kernel"),
+        reason: "bpf(BPF_MAP_CREATE): Operation not permitted",
+      },
+    ]);
+    expect(await said(undefined)).toEqual([]);
+  });
+
   // The claim behind absorbing: for any sequence of adverts, silences, link changes and status
   // reads, an engine whose socket absorbs does exactly what one that steps every advert does.
   it("property: absorbing or not, the same adverts, VIP changes and announcements at the same times", async () => {

@@ -84,6 +84,10 @@ export class FakeSocket implements VrrpSocketPort {
     private readonly world: FakeWorld,
   ) {}
 
+  get kernelAbsorbError(): string | undefined {
+    return this.world.kernelAbsorbError;
+  }
+
   onDatagram(cb: (d: VrrpDatagram) => void): void {
     this.#cb = cb;
   }
@@ -188,6 +192,8 @@ export class FakeWorld {
   addsInTurn = false;
   /** Whether the sockets offer absorb() (as the addon does); off, the engine steps every advert. */
   absorbs = true;
+  /** What the sockets say of the kernel filter (VrrpSocketPort.kernelAbsorbError); undefined: nothing. */
+  kernelAbsorbError: string | undefined = undefined;
   ackGate: Promise<void> | null = null;
   watchdog: number | null = null;
   #signals = new Map<string, Set<() => void>>();

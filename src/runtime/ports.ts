@@ -47,7 +47,7 @@ export interface VrrpSocketPort {
   /** Per VRID: [vrid] repeats absorbed so far (never reset), [256 + vrid] the latest one's rxMs. */
   readonly absorbed?: Float64Array;
   /** Optional: "" when the kernel absorbs the repeats (they do not wake us); else why it does not. */
-  readonly kernelAbsorbError?: string;
+  readonly kernelAbsorbError?: string | undefined;
   close(): void;
 }
 

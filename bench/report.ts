@@ -177,8 +177,10 @@ export function markdownReport(r: BenchResults): string {
         `vipd ran with global.realtime_priority: ${rt}${rt === 0 ? " (no realtime scheduling, as keepalived here)" : ""}, not the default the unit runs with.`,
         "",
       );
-    out.push("| VRIDs | interval | vipd CPU % | keepalived CPU % | vipd RSS MiB | keepalived RSS MiB |");
-    out.push("| --- | --- | --- | --- | --- | --- |");
+    out.push(
+      "| VRIDs | interval | vipd CPU % | keepalived CPU % | vipd CPU %, 2nd half | keepalived CPU %, 2nd half | vipd RSS MiB | keepalived RSS MiB |",
+    );
+    out.push("| --- | --- | --- | --- | --- | --- | --- | --- |");
     const keys = [...new Set(r.scale.map((s) => `${s.vrids}/${s.intervalMs}`))];
     for (const key of keys) {
       const [n, iv] = key.split("/").map(Number) as [number, number];
@@ -188,9 +190,15 @@ export function markdownReport(r: BenchResults): string {
       const k = get("keepalived");
       const cpu = (s: ScaleResult | undefined) =>
         s ? `${s.masterCpuPercent.toFixed(1)} / ${s.backupCpuPercent.toFixed(1)}` : "n/a";
+      const late = (s: ScaleResult | undefined) =>
+        s && s.masterCpuLatePercent !== null && s.backupCpuLatePercent !== null
+          ? `${s.masterCpuLatePercent.toFixed(1)} / ${s.backupCpuLatePercent.toFixed(1)}`
+          : "n/a";
       const rss = (s: ScaleResult | undefined) =>
         s ? `${s.masterRssMiB.toFixed(1)} / ${s.backupRssMiB.toFixed(1)}` : "n/a";
-      out.push(`| ${n} | ${fmtInterval(iv)} | ${cpu(v)} | ${cpu(k)} | ${rss(v)} | ${rss(k)} |`);
+      out.push(
+        `| ${n} | ${fmtInterval(iv)} | ${cpu(v)} | ${cpu(k)} | ${late(v)} | ${late(k)} | ${rss(v)} | ${rss(k)} |`,
+      );
     }
   }
   if (r.startup.length > 0) {

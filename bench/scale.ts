@@ -12,6 +12,13 @@ export interface ScaleResult {
   windowS: number;
   masterCpuPercent: number;
   backupCpuPercent: number;
+  /**
+   * The same over the window's second half only: start-up work (JIT compilation, the garbage
+   * collections after it) still falls in the first seconds of the window. null: a window too short
+   * to split.
+   */
+  masterCpuLatePercent: number | null;
+  backupCpuLatePercent: number | null;
   masterRssMiB: number;
   backupRssMiB: number;
   settleMs: number;
@@ -89,12 +96,17 @@ export async function scaleRun(
     let masterRssKiB = s0[0]!.rssKiB;
     let backupRssKiB = s0[1]!.rssKiB;
     const end = Date.now() + windowS * 1000;
+    const half = Date.now() + (windowS * 1000) / 2;
+    let sHalf: typeof s0 | null = null;
     for (let left = end - Date.now(); left > 0; left = end - Date.now()) {
       await sleep(Math.min(1000, left));
+      if (sHalf === null && Date.now() >= half && end - Date.now() >= 1000)
+        sHalf = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
       masterRssKiB = Math.max(masterRssKiB, rssOf(a.ns));
       backupRssKiB = Math.max(backupRssKiB, rssOf(b.ns));
     }
     const s1 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
+
     return {
       agent: kind,
       vrids,
@@ -102,6 +114,8 @@ export async function scaleRun(
       windowS,
       masterCpuPercent: cpuPercent(s0[0]!, s1[0]!),
       backupCpuPercent: cpuPercent(s0[1]!, s1[1]!),
+      masterCpuLatePercent: sHalf && cpuPercent(sHalf[0]!, s1[0]!),
+      backupCpuLatePercent: sHalf && cpuPercent(sHalf[1]!, s1[1]!),
       masterRssMiB: Math.max(masterRssKiB, s1[0]!.rssKiB) / 1024,
       backupRssMiB: Math.max(backupRssKiB, s1[1]!.rssKiB) / 1024,
       settleMs,

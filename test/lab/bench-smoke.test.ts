@@ -75,6 +75,8 @@ describe("bench report", () => {
         windowS: 20,
         masterCpuPercent: 5,
         backupCpuPercent: 4,
+        masterCpuLatePercent: 3,
+        backupCpuLatePercent: 1,
         masterRssMiB: 65,
         backupRssMiB: 65,
         settleMs: 900,
@@ -91,7 +93,9 @@ describe("bench report", () => {
       "vipd ran with global.realtime_priority: 0 (no realtime scheduling, as keepalived here), not the default",
     );
     expect(markdownReport(results(null))).not.toContain("realtime_priority");
-    expect(markdownReport(results(null))).toContain("| 255 | 100 ms | 5.0 / 4.0 | n/a | 65.0 / 65.0 | n/a |");
+    expect(markdownReport(results(null))).toContain(
+      "| 255 | 100 ms | 5.0 / 4.0 | n/a | 3.0 / 1.0 | n/a | 65.0 / 65.0 | n/a |",
+    );
   });
 });
 
@@ -145,6 +149,8 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
     expect(r.scale).toHaveLength(4);
     for (const s of r.scale) {
       expect(s.masterCpuPercent).toBeGreaterThanOrEqual(0);
+      // the smoke's window is long enough to split (see defaultOptions)
+      expect(s.backupCpuLatePercent).toBeGreaterThanOrEqual(0);
       expect(s.masterRssMiB).toBeGreaterThan(1);
       expect(s.backupRssMiB).toBeGreaterThan(1);
     }

@@ -256,7 +256,8 @@ std::unique_ptr<KernelAbsorb> KernelAbsorb::Create(int family, std::string* why)
   std::vector<bpf_insn> insns = Assemble(family, k->map_fd_);
   static char log[16384];
   log[0] = '\0';
-  static const char kLicense[] = "Dual MIT/GPL";
+  // vipd's own licence: the filter calls no GPL-only helper.
+  static const char kLicense[] = "MIT";
   attr = bpf_attr{};
   attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
   attr.insn_cnt = static_cast<uint32_t>(insns.size());

@@ -1,6 +1,7 @@
 // Raw IP protocol 112 (VRRP) sockets, IPv4 and IPv6, bound to one interface.
 //
-// new VrrpSocket(family: 4 | 6, ifname, multicast, onBatch, onError)
+// new VrrpSocket(family: 4 | 6, ifname, multicast, onBatch, onError, options?)
+//   options.kernelAbsorb               false: no kernel filter (see socket.kernelAbsorbError)
 //   onBatch(count: number)             the datagrams read in one readiness event (count >= 1), in
 //                                      one call, left in memory shared with JavaScript and valid
 //                                      until onBatch returns (the next read overwrites it):
@@ -260,6 +261,15 @@ VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSo
   family_ = family == 4 ? AF_INET : AF_INET6;
   ifname_ = info[1].As<Napi::String>().Utf8Value();
   bool multicast = info[2].As<Napi::Boolean>().Value();
+  bool kernel_absorb = true;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    Napi::Value v = info[5].IsObject() ? info[5].As<Napi::Object>().Get("kernelAbsorb") : info[5];
+    if (!info[5].IsObject() || !(v.IsUndefined() || v.IsBoolean())) {
+      MakeArgError(env, "VrrpSocket: options must be { kernelAbsorb?: boolean }").ThrowAsJavaScriptException();
+      return;
+    }
+    kernel_absorb = !v.IsBoolean() || v.As<Napi::Boolean>().Value();
+  }
 
   ifindex_ = InterfaceIndex(ifname_);
   if (ifindex_ == 0) {
@@ -271,8 +281,12 @@ VrrpSocket::VrrpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VrrpSo
     return;
   }
   // Last, once the socket receives what it is meant to: from here on the filter sees all of it.
-  kernel_ = KernelAbsorb::Create(family_, &kernel_absorb_error_);
-  if (kernel_ && !kernel_->Attach(fd_, &kernel_absorb_error_)) kernel_.reset();
+  if (kernel_absorb) {
+    kernel_ = KernelAbsorb::Create(family_, &kernel_absorb_error_);
+    if (kernel_ && !kernel_->Attach(fd_, &kernel_absorb_error_)) kernel_.reset();
+  } else {
+    kernel_absorb_error_ = "turned off (options.kernelAbsorb)";
+  }
   void* arena = mmap(nullptr, kArenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (arena == MAP_FAILED) {
     int err = errno;

@@ -86,7 +86,7 @@ export interface HighResTimer {
 
 /** Everything this module offers, as one object, so a simulator can substitute its own. */
 export interface NativeIo {
-  openVrrpSocket(o: { family: Family; ifname: string; multicast: boolean }): VrrpSocket;
+  openVrrpSocket(o: VrrpSocketOptions): VrrpSocket;
   openPacketSocket(ifname: string): PacketSocket;
   sdNotify(state: string): boolean;
   createHighResTimer(cb: () => void): HighResTimer;
@@ -144,6 +144,7 @@ interface Addon {
       multicast: boolean,
       onDatagram: AddonOnBatch | AddonOnDatagrams | AddonOnDatagram,
       onError: (e: Error) => void,
+      options?: { kernelAbsorb?: boolean },
     ): AddonVrrpSocket;
     readonly batchVersion?: number;
   };
@@ -240,7 +241,15 @@ function armOn(timer: AddonTimer, monotonicMs: number): void {
 /** The absorbed counts of an addon without absorb(): none, ever. */
 const noAbsorbed = new Float64Array(512);
 
-export function openVrrpSocket(o: { family: Family; ifname: string; multicast: boolean }): VrrpSocket {
+export interface VrrpSocketOptions {
+  family: Family;
+  ifname: string;
+  multicast: boolean;
+  /** false: no kernel filter, the addon absorbs every repeat itself (default true). */
+  kernelAbsorb?: boolean;
+}
+
+export function openVrrpSocket(o: VrrpSocketOptions): VrrpSocket {
   const native = loadAddon();
   const datagramListeners: ((d: VrrpDatagram) => void)[] = [];
   const errorListeners: ((e: VipdOsError) => void)[] = [];
@@ -316,6 +325,7 @@ export function openVrrpSocket(o: { family: Family; ifname: string; multicast: b
         o.multicast,
         version === 2 ? onBatch : version === 1 ? onDatagrams : onDatagram,
         onError,
+        { kernelAbsorb: o.kernelAbsorb !== false },
       ),
   );
   if (version === 2) {

@@ -94,7 +94,12 @@ async function run(c: Command): Promise<unknown> {
   switch (c.op) {
     case "openVrrp": {
       const family = str(c, "family") as "ipv4" | "ipv6";
-      const sock = openVrrpSocket({ family, ifname: str(c, "ifname"), multicast: c.multicast === true });
+      const sock = openVrrpSocket({
+        family,
+        ifname: str(c, "ifname"),
+        multicast: c.multicast === true,
+        ...(typeof c.kernelAbsorb === "boolean" ? { kernelAbsorb: c.kernelAbsorb } : {}),
+      });
       const handle = nextHandle++;
       vrrp.set(handle, sock);
       sock.onDatagram((d) => {

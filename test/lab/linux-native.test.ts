@@ -1,6 +1,7 @@
 // The native addon against a real kernel: VRRP datagrams between two lab hosts (IPv4 and IPv6,
 // multicast and unicast), AF_PACKET announcements seen by the peer, and typed errors.
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeAdvert, encodeAdvert } from "../../src/codec/advert.js";
 import { buildGratuitousArp, buildUnsolicitedNa } from "../../src/codec/frames.js";
@@ -54,12 +55,14 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
   async function pair(
     family: Family,
     multicast: boolean,
+    kernelAbsorb = true,
   ): Promise<{ ha: number; hb: number; ifindexB: number; kernelAbsorbError: string }> {
     const ra = await agentA.call<{ handle: number }>("openVrrp", { family, ifname: "eth0", multicast });
     const rb = await agentB.call<{ handle: number; ifindex: number; kernelAbsorbError: string }>("openVrrp", {
       family,
       ifname: "eth0",
       multicast,
+      kernelAbsorb,
     });
     return { ha: ra.handle, hb: rb.handle, ifindexB: rb.ifindex, kernelAbsorbError: rb.kernelAbsorbError };
   }
@@ -303,63 +306,65 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
   });
 
   // absorb(): a backup's socket counts its master's repeats without waking JavaScript.
-  for (const c of cases.filter((x) => x.multicast || x.name === "IPv4 unicast")) {
-    it(`${c.name}: absorb() counts exact repeats (in the kernel: they are never read); another datagram for the VRID is delivered and ends it; release() too`, async () => {
-      const { ha, hb, kernelAbsorbError } = await pair(c.family, c.multicast);
-      // as root, on this kernel, the eBPF filter loads
-      expect(kernelAbsorbError).toBe("");
-      const send = (payload: string) =>
-        agentA.call("send", { handle: ha, payload, dst: c.dst(), src: c.src() });
-      const absorbed = () =>
-        agentB.call<{ count: number; lastMs: number; nowMs: number; read: number }>("absorbed", {
-          handle: hb,
-          vrid: 9,
-        });
-      const delivered = () => agentB.events.filter(datagramsOf(hb)).map((e) => String(e.payload));
-      const x = advert(c.family, c.src(), c.dst(), 9, 200);
-      const resign = advert(c.family, c.src(), c.dst(), 9, 0);
-      const other = advert(c.family, c.src(), c.dst(), 10, 200);
+  // With the kernel filter (as root it loads) and without it (the addon absorbs after reading).
+  for (const c of cases.filter((x) => x.multicast || x.name === "IPv4 unicast"))
+    for (const kernel of [true, false])
+      it(`${c.name}: absorb() counts exact repeats (${kernel ? "in the kernel: they are never read" : "kernel filter off: in the addon"}); another datagram for the VRID is delivered and ends it; release() too`, async () => {
+        const { ha, hb, kernelAbsorbError } = await pair(c.family, c.multicast, kernel);
+        if (kernel) expect(kernelAbsorbError).toBe("");
+        else expect(kernelAbsorbError).toMatch(/turned off/);
+        const send = (payload: string) =>
+          agentA.call("send", { handle: ha, payload, dst: c.dst(), src: c.src() });
+        const absorbed = () =>
+          agentB.call<{ count: number; lastMs: number; nowMs: number; read: number }>("absorbed", {
+            handle: hb,
+            vrid: 9,
+          });
+        const delivered = () => agentB.events.filter(datagramsOf(hb)).map((e) => String(e.payload));
+        const x = advert(c.family, c.src(), c.dst(), 9, 200);
+        const resign = advert(c.family, c.src(), c.dst(), 9, 0);
+        const other = advert(c.family, c.src(), c.dst(), 10, 200);
 
-      await agentB.call("absorbNext", { handle: hb, vrid: 9 });
-      await send(x);
-      const [armed] = await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb);
-      expect(armed).toMatchObject({ vrid: 9, ok: true });
-      const base = await absorbed();
-      const sentAfter = base.nowMs;
-      for (let i = 0; i < 5; i++) await send(x);
-      await send(other); // another VRID: delivered, and the absorbing of 9 goes on
-      await agentB.waitFor((e) => datagramsOf(hb)(e) && e.payload === other);
-      await send(x);
-      await sleep(100);
-      const after = await absorbed();
-      expect(after.count - base.count).toBe(6);
-      expect(after.read - base.read).toBe(1); // `other` only: the kernel kept the repeats
-      expect(after.lastMs).toBeGreaterThan(sentAfter);
-      expect(after.lastMs).toBeLessThanOrEqual(after.nowMs);
-      expect(delivered()).toEqual([x, other]);
+        await agentB.call("absorbNext", { handle: hb, vrid: 9 });
+        await send(x);
+        const [armed] = await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb);
+        expect(armed).toMatchObject({ vrid: 9, ok: true });
+        const base = await absorbed();
+        const sentAfter = base.nowMs;
+        for (let i = 0; i < 5; i++) await send(x);
+        await send(other); // another VRID: delivered, and the absorbing of 9 goes on
+        await agentB.waitFor((e) => datagramsOf(hb)(e) && e.payload === other);
+        await send(x);
+        await sleep(100);
+        const after = await absorbed();
+        expect(after.count - base.count).toBe(6);
+        // the kernel keeps the repeats: only `other` is read; the addon reads all 7
+        expect(after.read - base.read).toBe(kernel ? 1 : 7);
+        expect(after.lastMs).toBeGreaterThan(sentAfter);
+        expect(after.lastMs).toBeLessThanOrEqual(after.nowMs);
+        expect(delivered()).toEqual([x, other]);
 
-      // A different datagram for VRID 9 is delivered, and so is every later one, repeats included.
-      await send(resign);
-      await send(x);
-      await agentB.waitFor(datagramsOf(hb), { count: 4 });
-      expect(delivered()).toEqual([x, other, resign, x]);
-      expect((await absorbed()).count).toBe(after.count);
+        // A different datagram for VRID 9 is delivered, and so is every later one, repeats included.
+        await send(resign);
+        await send(x);
+        await agentB.waitFor(datagramsOf(hb), { count: 4 });
+        expect(delivered()).toEqual([x, other, resign, x]);
+        expect((await absorbed()).count).toBe(after.count);
 
-      // Armed again, then released: delivered.
-      await agentB.call("absorbNext", { handle: hb, vrid: 9 });
-      await send(x);
-      await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb, { count: 2 });
-      await send(x);
-      await sleep(100);
-      expect((await absorbed()).count).toBe(after.count + 1);
-      await agentB.call("release", { handle: hb, vrid: 9 });
-      await send(x);
-      await agentB.waitFor(datagramsOf(hb), { count: 6 });
-      expect(delivered()).toEqual([x, other, resign, x, x, x]);
-      await agentA.call("close", { handle: ha });
-      await agentB.call("close", { handle: hb });
-    });
-  }
+        // Armed again, then released: delivered.
+        await agentB.call("absorbNext", { handle: hb, vrid: 9 });
+        await send(x);
+        await agentB.waitFor((e) => e.event === "absorbArmed" && e.handle === hb, { count: 2 });
+        await send(x);
+        await sleep(100);
+        expect((await absorbed()).count).toBe(after.count + 1);
+        await agentB.call("release", { handle: hb, vrid: 9 });
+        await send(x);
+        await agentB.waitFor(datagramsOf(hb), { count: 6 });
+        expect(delivered()).toEqual([x, other, resign, x, x, x]);
+        await agentA.call("close", { handle: ha });
+        await agentB.call("close", { handle: hb });
+      });
 
   // The kernel filter sees a datagram when it is queued, the addon when it reads it: what was
   // queued before the arming must still come first.
@@ -551,6 +556,37 @@ describe.runIf(labAvailable())("native VRRP sockets, AF_PACKET and errors (netns
     );
     await agentA.call("close", { handle });
     await agentA.call("close", { handle: p.handle });
+  });
+
+  it("with CAP_NET_RAW but not CAP_BPF (nobody): the socket opens and says why the kernel does not absorb; bad options are TypeErrors", () => {
+    const script = `
+      const m = require(${JSON.stringify(ADDON)});
+      const out = {};
+      const s = new m.VrrpSocket(4, 'eth0', false, () => {}, () => {});
+      out.why = s.kernelAbsorbError;
+      s.close();
+      try {
+        new m.VrrpSocket(4, 'eth0', false, () => {}, () => {}, { kernelAbsorb: 1 });
+        out.bad = 'opened';
+      } catch (e) { out.bad = e.name + ': ' + e.message; }
+      console.log(JSON.stringify(out));`;
+    const out = execFileSync(
+      "ip",
+      ["netns", "exec", a.ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"].concat([
+        "--inh-caps=+net_raw",
+        "--ambient-caps=+net_raw",
+        process.execPath,
+        "-e",
+        script,
+      ]),
+      { encoding: "utf8", timeout: 10_000 },
+    );
+    const r = JSON.parse(out) as { why: string; bad: string };
+    // (a kernel that lets anyone load socket filters would load it: only the reason's form is checked then)
+    const unprivileged = readFileSync("/proc/sys/kernel/unprivileged_bpf_disabled", "utf8");
+    if (unprivileged.trim() !== "0") expect(r.why).toMatch(/^bpf\(BPF_MAP_CREATE\): Operation not permitted/);
+    else expect(typeof r.why).toBe("string");
+    expect(r.bad).toMatch(/^TypeError: VrrpSocket: options must be \{ kernelAbsorb\?: boolean \}/);
   });
 
   it("without CAP_NET_RAW → NEEDS_CAP_NET_RAW (run as nobody)", () => {

@@ -14,8 +14,8 @@ export interface ScaleResult {
   backupCpuPercent: number;
   /**
    * The same over the window's second half only: start-up work (JIT compilation, the garbage
-   * collections after it) still falls in the first seconds of the window. null: a window too short
-   * to split.
+   * collections after it) still falls in the first seconds of the window. (null: not measured; the
+   * loop below always takes the half-way sample.)
    */
   masterCpuLatePercent: number | null;
   backupCpuLatePercent: number | null;
@@ -99,9 +99,10 @@ export async function scaleRun(
     const half = Date.now() + (windowS * 1000) / 2;
     let sHalf: typeof s0 | null = null;
     for (let left = end - Date.now(); left > 0; left = end - Date.now()) {
-      await sleep(Math.min(1000, left));
-      if (sHalf === null && Date.now() >= half && end - Date.now() >= 1000)
-        sHalf = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
+      // (woken at the half too, to sample it)
+      const toHalf = half - Date.now();
+      await sleep(Math.min(1000, left, sHalf === null && toHalf > 0 ? toHalf : 1000));
+      if (sHalf === null && Date.now() >= half) sHalf = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
       masterRssKiB = Math.max(masterRssKiB, rssOf(a.ns));
       backupRssKiB = Math.max(backupRssKiB, rssOf(b.ns));
     }

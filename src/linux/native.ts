@@ -238,9 +238,6 @@ function armOn(timer: AddonTimer, monotonicMs: number): void {
 
 // ---- the wrappers ----
 
-/** The absorbed counts of an addon without absorb(): none, ever. */
-const noAbsorbed = new Float64Array(512);
-
 export interface VrrpSocketOptions {
   family: Family;
   ifname: string;
@@ -328,6 +325,8 @@ export function openVrrpSocket(o: VrrpSocketOptions): VrrpSocket {
         { kernelAbsorb: o.kernelAbsorb !== false },
       ),
   );
+  // The absorbed counts of an addon without absorb(): none, ever.
+  const noAbsorbed = new Float64Array(512);
   if (version === 2) {
     const { meta, receivedMs, payloads, addressTexts } = sock;
     if (

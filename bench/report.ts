@@ -191,9 +191,7 @@ export function markdownReport(r: BenchResults): string {
       const cpu = (s: ScaleResult | undefined) =>
         s ? `${s.masterCpuPercent.toFixed(1)} / ${s.backupCpuPercent.toFixed(1)}` : "n/a";
       const late = (s: ScaleResult | undefined) =>
-        s && s.masterCpuLatePercent !== null && s.backupCpuLatePercent !== null
-          ? `${s.masterCpuLatePercent.toFixed(1)} / ${s.backupCpuLatePercent.toFixed(1)}`
-          : "n/a";
+        s ? `${s.masterCpuLatePercent.toFixed(1)} / ${s.backupCpuLatePercent.toFixed(1)}` : "n/a";
       const rss = (s: ScaleResult | undefined) =>
         s ? `${s.masterRssMiB.toFixed(1)} / ${s.backupRssMiB.toFixed(1)}` : "n/a";
       out.push(

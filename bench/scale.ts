@@ -14,11 +14,10 @@ export interface ScaleResult {
   backupCpuPercent: number;
   /**
    * The same over the window's second half only: start-up work (JIT compilation, the garbage
-   * collections after it) still falls in the first seconds of the window. (null: not measured; the
-   * loop below always takes the half-way sample.)
+   * collections after it) still falls in the first seconds of the window.
    */
-  masterCpuLatePercent: number | null;
-  backupCpuLatePercent: number | null;
+  masterCpuLatePercent: number;
+  backupCpuLatePercent: number;
   masterRssMiB: number;
   backupRssMiB: number;
   settleMs: number;
@@ -99,15 +98,15 @@ export async function scaleRun(
     const half = Date.now() + (windowS * 1000) / 2;
     let sHalf: typeof s0 | null = null;
     for (let left = end - Date.now(); left > 0; left = end - Date.now()) {
-      // (woken at the half too, to sample it)
-      const toHalf = half - Date.now();
-      await sleep(Math.min(1000, left, sHalf === null && toHalf > 0 ? toHalf : 1000));
+      // Woken at the half too, to sample it there.
+      await sleep(sHalf === null ? Math.max(1, Math.min(1000, half - Date.now())) : Math.min(1000, left));
       if (sHalf === null && Date.now() >= half) sHalf = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
       masterRssKiB = Math.max(masterRssKiB, rssOf(a.ns));
       backupRssKiB = Math.max(backupRssKiB, rssOf(b.ns));
     }
     const s1 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
-
+    // The half comes before the end, so the loop always took it.
+    if (sHalf === null) throw new Error("scale: no sample at the window's half");
     return {
       agent: kind,
       vrids,
@@ -115,8 +114,8 @@ export async function scaleRun(
       windowS,
       masterCpuPercent: cpuPercent(s0[0]!, s1[0]!),
       backupCpuPercent: cpuPercent(s0[1]!, s1[1]!),
-      masterCpuLatePercent: sHalf && cpuPercent(sHalf[0]!, s1[0]!),
-      backupCpuLatePercent: sHalf && cpuPercent(sHalf[1]!, s1[1]!),
+      masterCpuLatePercent: cpuPercent(sHalf[0]!, s1[0]!),
+      backupCpuLatePercent: cpuPercent(sHalf[1]!, s1[1]!),
       masterRssMiB: Math.max(masterRssKiB, s1[0]!.rssKiB) / 1024,
       backupRssMiB: Math.max(backupRssKiB, s1[1]!.rssKiB) / 1024,
       settleMs,

@@ -4,10 +4,12 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   CACHE_FILE,
   cacheKey,
+  checksum,
   codeCacheDir,
   decodeCache,
   encodeCache,
@@ -165,6 +167,17 @@ describe("encodeCache / decodeCache", () => {
     expect(decodeCache(file, "k2")).toEqual({ reason: "stale (made for another build, runtime or flags)" });
   });
 
+  it("puts the data at a multiple of 4 bytes into the file, whatever the key's length", () => {
+    for (const key of ["k", "kk", "kkk", "kkkk"]) {
+      const file = Buffer.alloc(encodeCache(key, Buffer.from([7, 8])).length);
+      encodeCache(key, Buffer.from([7, 8])).copy(file);
+      const decoded = decodeCache(file, key);
+      if (!("data" in decoded)) throw new Error(decoded.reason);
+      expect([...decoded.data]).toEqual([7, 8]);
+      expect(decoded.data.byteOffset % 4).toBe(0);
+    }
+  });
+
   it("refuses a header that is cut or not JSON", () => {
     const file = encodeCache("k", Buffer.from([9]));
     expect(decodeCache(file.subarray(0, 25), "k")).toEqual({ reason: "truncated header" });
@@ -241,5 +254,41 @@ describe("runMain and the cache after start", () => {
     afterStart({ ...failing, load: { type: "hit", bytes: 5 } }, hit.log as never, (fn) => scheduled.push(fn));
     expect(scheduled).toHaveLength(1);
     expect(hit.lines.map((x) => `${x.level} ${x.msg}`)).toEqual(["debug code cache used"]);
+  });
+});
+
+describe("checksum", () => {
+  it("is 16 hex digits, the same for the same bytes, and counts the length", () => {
+    expect(checksum(new Uint8Array(0))).toMatch(/^[0-9a-f]{16}$/);
+    expect(checksum(Buffer.from("vipd"))).toBe(checksum(Buffer.from("vipd")));
+    // Zero bytes still change it: the length is one of its inputs.
+    expect(checksum(new Uint8Array(4))).not.toBe(checksum(new Uint8Array(8)));
+    expect(checksum(new Uint8Array(5))).not.toBe(checksum(new Uint8Array(6)));
+  });
+
+  it("changes when any one byte changes, whole words and tail alike", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (bytes, at, flip) => {
+          const i = at % bytes.length;
+          const other = bytes.slice();
+          other[i] = (other[i] as number) ^ flip;
+          expect(checksum(other)).not.toBe(checksum(bytes));
+        },
+      ),
+    );
+  });
+
+  it("reads an unaligned view as the same bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.integer({ min: 1, max: 3 }), (bytes, offset) => {
+        const backing = new Uint8Array(bytes.length + offset);
+        backing.set(bytes, offset);
+        expect(checksum(backing.subarray(offset))).toBe(checksum(bytes));
+      }),
+    );
   });
 });

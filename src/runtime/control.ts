@@ -1,8 +1,9 @@
 // The daemon's control socket: a Unix stream socket speaking newline-delimited JSON (control-protocol.ts).
 // Root only (0600) by default; with global.control_group it is 0660 and that group may run read commands.
-import { chmod, chown, lstat, mkdir, readFile, stat, unlink } from "node:fs/promises";
+import * as fs from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
+import { promisify } from "node:util";
 
 import type pino from "pino";
 
@@ -12,6 +13,16 @@ import {
   type ControlResponse,
   MAX_LINE_BYTES,
 } from "./control-protocol.js";
+
+// The callback API, promisified: not node:fs/promises, which would load streams and readline into
+// the daemon (src/config/load.ts).
+const chmod = promisify(fs.chmod);
+const chown = promisify(fs.chown);
+const lstat = promisify(fs.lstat);
+const mkdir = promisify(fs.mkdir);
+const readFile = promisify(fs.readFile);
+const stat = promisify(fs.stat);
+const unlink = promisify(fs.unlink);
 
 export type ControlAccess = "read" | "admin";
 

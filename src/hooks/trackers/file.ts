@@ -1,11 +1,15 @@
 // track_files: the file holds an integer (keepalived's vrrp_track_file). A missing or empty file reads
 // as 0; text that is not an integer reads as 0 and says so in the reason. Polled.
 
-import { readFile } from "node:fs/promises";
+import { readFile as readFileCb } from "node:fs";
+import { promisify } from "node:util";
 
 import { BaseTracker, type LastCheck } from "./status.js";
 
 export const FILE_POLL_MS = 1000;
+
+// Not node:fs/promises, which would load streams and readline into the daemon (src/config/load.ts).
+const readFile = promisify(readFileCb);
 
 export async function readTrackFile(path: string): Promise<{ value: number; reason: string }> {
   let text: string;

@@ -6,21 +6,32 @@
 // compiled sources, so a `tsc` without the bundle step never runs stale code. `vipd run` runs the
 // bundle's run.cjs through a V8 code cache (src/cli/code-cache.ts): no parse and compile of the
 // bundle at start (READY 30-70 ms sooner on the 2-core lab machine).
-import { statSync } from "node:fs";
+// This file is CommonJS (bin/package.json): an ES module entry would load Node's ES module loader,
+// and node:fs/promises with its streams and readline, into every `vipd run` (about 2.9 MiB RSS).
+// The other commands are ES modules, imported on demand.
+"use strict";
+const { statSync } = require("node:fs");
+const { join } = require("node:path");
 
-const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs;
+const mtime = (rel) => statSync(join(__dirname, rel), { throwIfNoEntry: false })?.mtimeMs;
 const bundled = mtime("../dist/bundle/run.cjs");
 const compiled = mtime("../dist/src/cli/main.js");
 const fresh = bundled !== undefined && (compiled === undefined || bundled >= compiled);
-let code = null;
-if (fresh && process.argv[2] === "run") {
-  const { codeCacheDir, loadCommonJsWithCache } = await import("../dist/bundle/cli/code-cache.js");
-  const { fileURLToPath } = await import("node:url");
-  const path = fileURLToPath(new URL("../dist/bundle/run.cjs", import.meta.url));
-  const cache = loadCommonJsWithCache(path, codeCacheDir(process.env, fileURLToPath(new URL("../dist/bundle/", import.meta.url))));
-  code = await cache.exports.runMain(process.argv.slice(2), { codeCache: cache });
-  // null: not a plain `vipd run` line (help, a typo): the full command line below answers it.
-  if (code !== null) process.exit(code);
+
+async function main() {
+  if (fresh && process.argv[2] === "run") {
+    const { codeCacheDir, loadCommonJsWithCache } = require("../dist/bundle/cli/code-cache.cjs");
+    const bundle = join(__dirname, "../dist/bundle");
+    const cache = loadCommonJsWithCache(join(bundle, "run.cjs"), codeCacheDir(process.env, bundle));
+    const code = await cache.exports.runMain(process.argv.slice(2), { codeCache: cache });
+    // null: not a plain `vipd run` line (help, a typo): the full command line below answers it.
+    if (code !== null) process.exit(code);
+  }
+  if (fresh) await import("../dist/bundle/cli/main.js");
+  else await import("../dist/src/cli/main.js");
 }
-if (fresh) await import("../dist/bundle/cli/main.js");
-else await import("../dist/src/cli/main.js");
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -11,8 +11,7 @@ import { WRAPPER_PARAMS } from "../dist/src/cli/code-cache.js";
 rmSync("dist/bundle", { recursive: true, force: true });
 
 const esm = await build({
-  // code-cache.js: bin/vipd.js loads run.cjs (below) through it.
-  entryPoints: ["dist/src/cli/main.js", "dist/src/cli/code-cache.js"],
+  entryPoints: ["dist/src/cli/main.js"],
   outdir: "dist/bundle",
   outbase: "dist/src",
   bundle: true,
@@ -75,7 +74,19 @@ const cjs = await build({
   logLevel: "warning",
   write: false,
 });
-const outputs = [...esm.outputFiles, ...cjs.outputFiles];
+// The code cache's loader, for bin/vipd.js, which is CommonJS so that `vipd run` never loads Node's
+// ES module loader.
+const loader = await build({
+  entryPoints: ["dist/src/cli/code-cache.js"],
+  outfile: "dist/bundle/cli/code-cache.cjs",
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  logLevel: "warning",
+  write: false,
+});
+const outputs = [...esm.outputFiles, ...cjs.outputFiles, ...loader.outputFiles];
 // A classic script has no module loader for import(): run.cjs must not contain one.
 const run = cjs.outputFiles[0]?.text ?? "";
 if (/\bimport\(/.test(run)) throw new Error("dist/bundle/run.cjs calls import(): use require for lazy builtins");

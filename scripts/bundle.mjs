@@ -67,6 +67,10 @@ const cjs = await build({
   platform: "node",
   target: "node20",
   define: { "import.meta.url": "__vipdImportMetaUrl" },
+  // No comments or indentation: V8 keeps the whole source in the heap for as long as vipd runs
+  // (977 -> 634 KB). Names are kept, so stack traces and CPU profiles still name every function.
+  minifyWhitespace: true,
+  minifySyntax: true,
   // The file is one function expression: code-cache.ts compiles the file's text as it is.
   banner: { js: `(function (${WRAPPER_PARAMS.join(", ")}) {` },
   footer: { js: "})" },

@@ -1,6 +1,7 @@
 // The control socket: round trip, permissions, stale and live sockets, errors, timeouts.
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -169,5 +170,42 @@ describe("control socket", () => {
     await expect(resolveGroupId("nobody-here", groups)).rejects.toMatchObject({
       code: "CONTROL_GROUP_UNKNOWN",
     });
+  });
+});
+
+describe("control socket, in a process of its own", () => {
+  it("listens without loading node:cluster, node:child_process or node:dgram", async () => {
+    const script = join(dir, "listen.mts");
+    const sock = join(dir, "vipd.sock");
+    const control = new URL("../../src/runtime/control.ts", import.meta.url).pathname;
+    await writeFile(
+      script,
+      [
+        `import pino from ${JSON.stringify(createRequire(import.meta.url).resolve("pino"))};`,
+        `import { startControlServer } from ${JSON.stringify(control)};`,
+        // tsx itself may have loaded some of them: only what the server adds counts.
+        `const before = new Set(process.moduleLoadList);`,
+        `const s = await startControlServer({ path: ${JSON.stringify(sock)}, group: null, logger: pino({ level: "silent" }) });`,
+        `s.handle("ping", "read", () => "pong");`,
+        `const loaded = process.moduleLoadList.filter((m) => !before.has(m) && /^NativeModule (cluster|child_process|dgram)$/.test(m));`,
+        `console.log(JSON.stringify({ listening: (await import("node:fs")).statSync(${JSON.stringify(sock)}).isSocket(), loaded }));`,
+        `await s.close();`,
+      ].join("\n"),
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code, err).toBe(0);
+    expect(JSON.parse(out)).toEqual({ listening: true, loaded: [] });
   });
 });

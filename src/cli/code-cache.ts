@@ -8,11 +8,15 @@
 // writable (saveCache, called by vipd once it is running), so the next start is a hit.
 //
 // File: magic, then a JSON header (its length in 4 bytes), then V8's cached data. The header's key
-// names the exact source (length and checksum), Node and V8 versions, architecture and V8 flags;
-// the payload's length and checksum catch a torn or damaged file (V8 itself does not verify its
-// checksum in release builds). V8 still runs its own checks and may reject the data
-// (cachedDataRejected). The checksum is computed here, in JavaScript: node:zlib's crc32 would cost
-// its module's load (6-9 ms) and 1.4 MiB RSS for the life of the process.
+// names the exact source file (device, inode, size, modification and change times in nanoseconds:
+// any rewrite of the file changes them), Node and V8 versions, architecture and V8 flags; the
+// payload's length catches a torn file. Damage inside the data is V8's to find: release builds of
+// V8 neither write nor verify the checksum of a code cache, and a damaged one can crash the process
+// while it is read (checked: a flipped byte aborts node). --verify-snapshot-checksum turns both on,
+// so loadCommonJsWithCache sets it before it makes or reads a cache; V8 then rejects damaged data
+// (cachedDataRejected) and compiles from source. It is also part of V8's own flag check, so a cache
+// made without it is refused, not trusted. Hashing the files in JavaScript instead cost 16-27 ms
+// at each start (the loop runs in the interpreter), node:zlib's crc32 6-9 ms and 1.4 MiB RSS.
 //
 // Where: $VIPD_CODE_CACHE_DIR, else $CACHE_DIRECTORY (systemd's CacheDirectory=), else the bundle's
 // own directory. VIPD_CODE_CACHE_DIR=off turns the cache off. The file is only read when owned by
@@ -20,6 +24,7 @@
 
 import {
   accessSync,
+  type BigIntStats,
   closeSync,
   constants,
   fstatSync,
@@ -32,10 +37,11 @@ import {
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import v8 from "node:v8";
 import vm from "node:vm";
 
 const MAGIC = Buffer.from("vipd-v8cache-2\n", "latin1");
-/** File name of the cache inside its directory. */
+/** File name of the cache of run.cjs inside its directory (the default of loadCommonJsWithCache). */
 export const CACHE_FILE = "run.v8cache";
 /**
  * Parameters of the function expression the file is: scripts/bundle.mjs writes run.cjs as
@@ -85,36 +91,27 @@ export function codeCacheDir(env: NodeJS.ProcessEnv, scriptDir: string): string 
   return scriptDir;
 }
 
-/**
- * A 64-bit checksum of bytes as 16 hex digits: two 32-bit lanes over little-endian 32-bit words
- * (an FNV-1a-style xor-multiply and a multiply-add with a shift), then the tail bytes. It detects
- * damage and tells builds apart; it is not meant to resist someone forging a file (the cache file
- * is only read when no one but its owner can write it).
- */
-export function checksum(bytes: Uint8Array): string {
-  const words = bytes.length >>> 2;
-  // A Uint32Array needs a 4-byte-aligned offset: an unaligned view is copied (encodeCache pads its
-  // header so that the data it stores is aligned in the file read back).
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
-  const w = new Uint32Array(aligned.buffer, aligned.byteOffset, words);
-  let a = 0x811c9dc5 | 0;
-  let b = bytes.length | 0;
-  for (let i = 0; i < words; i++) {
-    const x = w[i] as number;
-    a = Math.imul(a ^ x, 0x01000193);
-    b = Math.imul(b + x, 0x5bd1e995) ^ (b >>> 15);
-  }
-  for (let i = words << 2; i < bytes.length; i++) a = Math.imul(a ^ (bytes[i] as number), 0x01000193);
-  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
+/** The identity of a file's contents: what any rewrite of it changes. */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
-/** Identifies what a cache was made for: the source text, the runtime and V8's flags. */
-export function cacheKey(source: Uint8Array, execArgv: readonly string[]): string {
+/** A file's identity from its stat (made with `bigint: true`). */
+export function fileIdentity(st: BigIntStats): FileIdentity {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+}
+
+/** Identifies what a cache was made for: the source file, the runtime and V8's flags. */
+export function cacheKey(source: FileIdentity, execArgv: readonly string[]): string {
   return [
     `node ${process.version}`,
     `v8 ${process.versions.v8}`,
     process.arch,
-    `source ${source.length} ${checksum(source)}`,
+    `source ${source.dev}:${source.ino} ${source.size} ${source.mtimeNs} ${source.ctimeNs}`,
     `flags ${execArgv.join(" ")}`,
   ].join("; ");
 }
@@ -122,15 +119,12 @@ export function cacheKey(source: Uint8Array, execArgv: readonly string[]): strin
 interface Header {
   key: string;
   length: number;
-  sum: string;
 }
 
 /** The cache file's bytes for V8's data under key. */
 export function encodeCache(key: string, data: Uint8Array): Buffer {
-  const json = JSON.stringify({ key, length: data.length, sum: checksum(data) } satisfies Header);
-  // Spaces after the JSON put the data at a multiple of 4 bytes into the file.
-  const pad = (4 - ((MAGIC.length + 4 + json.length) % 4)) % 4;
-  const header = Buffer.from(json + " ".repeat(pad));
+  const json = JSON.stringify({ key, length: data.length } satisfies Header);
+  const header = Buffer.from(json);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   return Buffer.concat([MAGIC, len, header, data]);
@@ -152,7 +146,6 @@ export function decodeCache(file: Buffer, key: string): { data: Buffer } | { rea
   if (header.key !== key) return { reason: "stale (made for another build, runtime or flags)" };
   const data = file.subarray(start);
   if (data.length !== header.length) return { reason: "truncated data" };
-  if (checksum(data) !== header.sum) return { reason: "damaged data (checksum)" };
   return { data };
 }
 
@@ -179,6 +172,17 @@ function readCacheFile(path: string): { file: Buffer } | { reason: string } {
   }
 }
 
+/** The file's bytes and identity, both from one open file. */
+function readSource(path: string): { bytes: Buffer; identity: FileIdentity } {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    const identity = fileIdentity(fstatSync(fd, { bigint: true }));
+    return { bytes: readFileSync(fd), identity };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function writable(dir: string): boolean {
   try {
     accessSync(dir, constants.W_OK);
@@ -196,11 +200,13 @@ function writable(dir: string): boolean {
 export function loadCommonJsWithCache(
   scriptPath: string,
   cacheDir: string | null,
-  o: { execArgv?: readonly string[] } = {},
+  o: { execArgv?: readonly string[]; cacheFile?: string } = {},
 ): LoadedScript {
-  const bytes = readFileSync(scriptPath);
-  const cachePath = cacheDir === null ? null : join(cacheDir, CACHE_FILE);
-  const key = cachePath === null ? "" : cacheKey(bytes, o.execArgv ?? process.execArgv);
+  const { bytes, identity } = readSource(scriptPath);
+  const cachePath = cacheDir === null ? null : join(cacheDir, o.cacheFile ?? CACHE_FILE);
+  const key = cachePath === null ? "" : cacheKey(identity, o.execArgv ?? process.execArgv);
+  // Before any cache is read or made (see the top of this file); setting it again changes nothing.
+  if (cachePath !== null) v8.setFlagsFromString("--verify-snapshot-checksum");
   // The bundle is ASCII (scripts/bundle.mjs): latin1 makes a one-byte string, no decoding.
   const source = bytes.toString("latin1");
   let load: CacheLoad = { type: "off" };

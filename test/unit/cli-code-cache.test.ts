@@ -1,18 +1,18 @@
 // The V8 code cache of `vipd run` (src/cli/code-cache.ts): a cache is used only when it matches the
 // script, the runtime and the flags, is intact and safe; anything else is a miss that still runs
 // the script, and a miss leaves a fresh cache behind when the directory is writable.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   CACHE_FILE,
   cacheKey,
-  checksum,
   codeCacheDir,
   decodeCache,
   encodeCache,
+  fileIdentity,
   loadCommonJsWithCache,
 } from "../../src/cli/code-cache.js";
 import { afterStart, runMain } from "../../src/cli/run-main.js";
@@ -72,6 +72,9 @@ describe("loadCommonJsWithCache", () => {
   it("ignores a cache made for another source, even of the same length", () => {
     loadCommonJsWithCache(script, dir).saveCache();
     writeFileSync(script, SCRIPT.replace("fib(15)", "fib(16)"));
+    // File times are kept at the kernel's tick (a few ms): a rewrite that fast could keep them, which
+    // no build does. The test sets them apart itself.
+    utimesSync(script, new Date(Date.now() + 10_000), new Date(Date.now() + 10_000));
     const s = loadCommonJsWithCache(script, dir);
     expect(s.load).toEqual({ type: "miss", reason: "stale (made for another build, runtime or flags)" });
     expect(s.exports.fib).toBe(987);
@@ -85,12 +88,33 @@ describe("loadCommonJsWithCache", () => {
     expect(s.load).toEqual({ type: "miss", reason: "stale (made for another build, runtime or flags)" });
   });
 
+  it("rejects a cache whose data is damaged, and runs from source (a fresh process: V8 checks the data)", () => {
+    // The key holds the process's flags: both sides name the same ones.
+    loadCommonJsWithCache(script, dir, { execArgv: [] }).saveCache();
+    const file = readFileSync(cacheFile());
+    // A byte in the middle of V8's data, past vipd's header.
+    const at = file.length - Math.floor((file.length - 200) / 2);
+    writeFileSync(cacheFile(), file.with(at, (file[at] as number) ^ 0x5a), { mode: 0o600 });
+    // In this process V8 would take the script from its own compilation cache and never read the file.
+    const child = join(dir, "load.mts");
+    const codeCache = new URL("../../src/cli/code-cache.ts", import.meta.url).pathname;
+    writeFileSync(
+      child,
+      `import { loadCommonJsWithCache } from ${JSON.stringify(codeCache)};\n` +
+        `const s = loadCommonJsWithCache(${JSON.stringify(script)}, ${JSON.stringify(dir)}, { execArgv: [] });\n` +
+        "console.log(JSON.stringify({ load: s.load, fib: s.exports.fib }));\n",
+    );
+    const r = spawnSync(process.execPath, ["--import", "tsx", child], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ load: { type: "rejected", bytes: expect.any(Number) }, fib: 610 });
+  });
+
   it.each([
-    [
-      "a damaged byte in the data",
-      (b: Buffer) => b.with(b.length - 10, b.at(-10)! ^ 0xff),
-      "damaged data (checksum)",
-    ],
     ["a truncated file", (b: Buffer) => b.subarray(0, b.length - 100), "truncated data"],
     ["another file format", () => Buffer.from("hello"), "not a vipd code cache"],
     ["an empty file", () => Buffer.alloc(0), "not a vipd code cache"],
@@ -103,7 +127,7 @@ describe("loadCommonJsWithCache", () => {
   });
 
   it("reports V8's refusal of data that passed vipd's checks, and runs from source", () => {
-    const key = cacheKey(readFileSync(script), process.execArgv);
+    const key = cacheKey(fileIdentity(statSync(script, { bigint: true })), process.execArgv);
     writeFileSync(cacheFile(), encodeCache(key, Buffer.from("not V8 code cache data at all")), {
       mode: 0o600,
     });
@@ -165,17 +189,6 @@ describe("encodeCache / decodeCache", () => {
     const file = encodeCache("k1", data);
     expect(decodeCache(file, "k1")).toEqual({ data });
     expect(decodeCache(file, "k2")).toEqual({ reason: "stale (made for another build, runtime or flags)" });
-  });
-
-  it("puts the data at a multiple of 4 bytes into the file, whatever the key's length", () => {
-    for (const key of ["k", "kk", "kkk", "kkkk"]) {
-      const file = Buffer.alloc(encodeCache(key, Buffer.from([7, 8])).length);
-      encodeCache(key, Buffer.from([7, 8])).copy(file);
-      const decoded = decodeCache(file, key);
-      if (!("data" in decoded)) throw new Error(decoded.reason);
-      expect([...decoded.data]).toEqual([7, 8]);
-      expect(decoded.data.byteOffset % 4).toBe(0);
-    }
   });
 
   it("refuses a header that is cut or not JSON", () => {
@@ -254,41 +267,5 @@ describe("runMain and the cache after start", () => {
     afterStart({ ...failing, load: { type: "hit", bytes: 5 } }, hit.log as never, (fn) => scheduled.push(fn));
     expect(scheduled).toHaveLength(1);
     expect(hit.lines.map((x) => `${x.level} ${x.msg}`)).toEqual(["debug code cache used"]);
-  });
-});
-
-describe("checksum", () => {
-  it("is 16 hex digits, the same for the same bytes, and counts the length", () => {
-    expect(checksum(new Uint8Array(0))).toMatch(/^[0-9a-f]{16}$/);
-    expect(checksum(Buffer.from("vipd"))).toBe(checksum(Buffer.from("vipd")));
-    // Zero bytes still change it: the length is one of its inputs.
-    expect(checksum(new Uint8Array(4))).not.toBe(checksum(new Uint8Array(8)));
-    expect(checksum(new Uint8Array(5))).not.toBe(checksum(new Uint8Array(6)));
-  });
-
-  it("changes when any one byte changes, whole words and tail alike", () => {
-    fc.assert(
-      fc.property(
-        fc.uint8Array({ minLength: 1, maxLength: 64 }),
-        fc.nat(),
-        fc.integer({ min: 1, max: 255 }),
-        (bytes, at, flip) => {
-          const i = at % bytes.length;
-          const other = bytes.slice();
-          other[i] = (other[i] as number) ^ flip;
-          expect(checksum(other)).not.toBe(checksum(bytes));
-        },
-      ),
-    );
-  });
-
-  it("reads an unaligned view as the same bytes", () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 40 }), fc.integer({ min: 1, max: 3 }), (bytes, offset) => {
-        const backing = new Uint8Array(bytes.length + offset);
-        backing.set(bytes, offset);
-        expect(checksum(backing.subarray(offset))).toBe(checksum(bytes));
-      }),
-    );
   });
 });

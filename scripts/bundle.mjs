@@ -3,7 +3,7 @@
 // READY in about two thirds of the time). bin/vipd.js prefers the bundle when it is at least as
 // new as dist/src; run after `tsc -p tsconfig.build.json` (npm run build:ts does both).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { build } from "esbuild";
 import { WRAPPER_PARAMS } from "../dist/src/cli/code-cache.js";
 
@@ -58,8 +58,19 @@ const withoutPinoTransport = {
     }));
   },
 };
+// run.cjs reads its config through dist/bundle/config.cjs (below), loaded for each read and dropped
+// after it (src/cli/config-bundle.ts): config/load.js is swapped for config-bundle.js.
+const configLoad = resolve("dist/src/config/load.js");
+const configOnDemand = {
+  name: "config-on-demand",
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)load\.js$/ }, (args) =>
+      resolve(args.resolveDir, args.path) === configLoad ? { path: resolve("dist/src/cli/config-bundle.js") } : undefined,
+    );
+  },
+};
 const cjs = await build({
-  plugins: [withoutPinoTransport],
+  plugins: [withoutPinoTransport, configOnDemand],
   entryPoints: ["dist/src/cli/run-main.js"],
   outfile: "dist/bundle/run.cjs",
   bundle: true,
@@ -78,6 +89,23 @@ const cjs = await build({
   logLevel: "warning",
   write: false,
 });
+// The config loader of run.cjs, a script of the same form (src/cli/config-bundle.ts).
+const config = await build({
+  entryPoints: ["dist/src/config/load.js"],
+  outfile: "dist/bundle/config.cjs",
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  define: { "import.meta.url": "__vipdImportMetaUrl" },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  banner: { js: `(function (${WRAPPER_PARAMS.join(", ")}) {` },
+  footer: { js: "})" },
+  external: ["*.node"],
+  logLevel: "warning",
+  write: false,
+});
 // The code cache's loader, for bin/vipd.js, which is CommonJS so that `vipd run` never loads Node's
 // ES module loader.
 const loader = await build({
@@ -90,7 +118,7 @@ const loader = await build({
   logLevel: "warning",
   write: false,
 });
-const outputs = [...esm.outputFiles, ...cjs.outputFiles, ...loader.outputFiles];
+const outputs = [...esm.outputFiles, ...cjs.outputFiles, ...config.outputFiles, ...loader.outputFiles];
 // A classic script has no module loader for import(): run.cjs must not contain one.
 const run = cjs.outputFiles[0]?.text ?? "";
 if (/\bimport\(/.test(run)) throw new Error("dist/bundle/run.cjs calls import(): use require for lazy builtins");

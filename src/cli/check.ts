@@ -1,10 +1,9 @@
-import {
-  ConfigError,
-  formatDurationMs,
-  formatIssue,
-  loadConfigFile,
-  type VipdConfig,
-} from "../config/index.js";
+// Each from its own module, not the index: in dist/bundle/run.cjs, load.js is replaced
+// (src/cli/config-bundle.ts) and its errors come from another copy of errors.js.
+import { formatDurationMs } from "../config/duration.js";
+import { formatIssue, isConfigError } from "../config/errors.js";
+import { loadConfigFile } from "../config/load.js";
+import type { VipdConfig } from "../config/types.js";
 import { EX_CONFIG, EXIT_OK } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
 
@@ -13,7 +12,7 @@ export async function loadOrReport(path: string, io: CliIo): Promise<VipdConfig 
   try {
     return await loadConfigFile(path);
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    if (!isConfigError(e)) throw e;
     for (const issue of e.issues) io.stderr(`${formatIssue(issue)}\n`);
     const n = e.issues.length;
     io.stderr(`${path}: ${n} problem${n === 1 ? "" : "s"}; vipd did not start anything\n`);

@@ -1,6 +1,7 @@
 // VipdConfig -> the runtime's instance specs. The only runtime file that reads the config shape.
 
-import { toRouterOptions, type VipdConfig } from "../config/index.js";
+import { toRouterOptions } from "../config/router-options.js";
+import type { VipdConfig } from "../config/types.js";
 import type { InstanceSpec } from "./instance-spec.js";
 
 export function configToSpecs(config: VipdConfig): InstanceSpec[] {

@@ -2,7 +2,9 @@
 
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import { loadConfigFile, type NotifyConfig, type VipdConfig } from "../config/index.js";
+// Straight from load.js, not the index: dist/bundle/run.cjs replaces this one module (scripts/bundle.mjs).
+import { loadConfigFile } from "../config/load.js";
+import type { NotifyConfig, VipdConfig } from "../config/types.js";
 import { Hooks } from "../hooks/index.js";
 import { loadChildProcess } from "../hooks/process.js";
 import { peerCredentials, setScheduling } from "../linux/native.js";

@@ -12,12 +12,13 @@ import { configToSpecs } from "./config-view.js";
 import { type ControlServer, type PeerCredentials, startControlServer } from "./control.js";
 import type { RunDaemon } from "./daemon-api.js";
 import { Engine, EX_OSERR } from "./engine.js";
-import { LagGuard } from "./lag-guard.js";
+import { LagGuard, smallestBudgetMs } from "./lag-guard.js";
 import { linuxPorts } from "./linux-ports.js";
 import { type MetricsServer, serveMetrics, VipdMetrics } from "./metrics.js";
 import { masterDownMs, OperationError, Operations } from "./operations.js";
 import type { RuntimePorts } from "./ports.js";
 import { TakeoverRehearsal } from "./rehearsal.js";
+import { scheduleStartupGc } from "./startup-gc.js";
 import type { DaemonStatus } from "./status.js";
 
 /** Reported in vipd_info; kept in step with package.json by the release. */
@@ -43,6 +44,8 @@ export interface RunDaemonOptions {
   loadConfig?: (path: string) => Promise<VipdConfig>;
   /** false: no control socket (tests). Default: global.control_socket. */
   control?: boolean;
+  /** V8's collector for the start-up collection (src/runtime/startup-gc.ts). Default: globalThis.gc. */
+  gc?: (() => void) | undefined;
 }
 
 /**
@@ -266,6 +269,20 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     lagGuard.start();
     // The first one in the next turn: READY and the first adverts are not held up by it.
     rehearsal.start();
+    const gcPlan = scheduleStartupGc({
+      budgetMs: smallestBudgetMs(Object.values(config.instances)),
+      gc: "gc" in o ? o.gc : (globalThis as { gc?: () => void }).gc,
+      onCollected: (e) =>
+        log.debug(
+          {
+            pauseMs: Math.round(e.pauseMs * 10) / 10,
+            heapBeforeMiB: Math.round(e.heapBefore / 104857.6) / 10,
+            heapAfterMiB: Math.round(e.heapAfter / 104857.6) / 10,
+          },
+          "start-up garbage collected",
+        ),
+    });
+    if (gcPlan.type === "skipped") log.debug(`no start-up garbage collection: ${gcPlan.reason}`);
     // Hook programs' node:child_process is loaded on first use (src/hooks/process.ts); with a config
     // that names programs, load it now, after READY, so that a first fence agent does not pay it.
     if (runsPrograms(config)) setImmediate(() => loadChildProcess());

@@ -175,6 +175,7 @@ function argvFor(mode: "src" | "dist", configPath: string, logLevel: string): st
     process.execPath,
     "--max-semi-space-size=1",
     "--v8-pool-size=1",
+    "--expose-gc",
     join(REPO, "bin/vipd.js"),
     ...args,
   ];

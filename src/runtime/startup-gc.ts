@@ -3,9 +3,16 @@
 // Start-up leaves garbage V8 may keep for a long time: the parsed config and its loader (dropped
 // after the read, src/cli/config-bundle.ts), the first takeover rehearsal, the code cache's
 // serialisation. A backup allocates so little afterwards that no major collection comes for many
-// seconds, and a master's heap keeps the pages. One collection a second after READY returns them:
+// seconds, and a master's heap keeps the pages. One collection shortly after READY returns them:
 // measured at 255 VRIDs at 100 ms (two runs each), the peak RSS of master / backup was 64.4-64.5 /
 // 64.2-64.7 MiB without it and 63.5-63.7 / 61.9-62.3 with it.
+//
+// It runs 250 ms after READY, after the first takeover rehearsal's chunks, while this node is still
+// settling into its role. A first version ran it a second after READY, which in the bench is about
+// when the peer (on the same two cores, at the same realtime priority) takes over after a fault;
+// that full run's 100 ms detection p95s were +1.69 / +2.82 ms with 2-5 ms outliers. Whether the
+// collection caused them is not established (the same run had keepalived's p95s up to +5 ms); at
+// 250 ms two reruns gave +0.81 / +0.35 and +1.19 / +0.59 ms (12 runs each).
 //
 // It stops the event loop while it runs (9-24 ms measured, 1 to 255 VRIDs). It is skipped when the
 // configured intervals leave less room than that: a stall's warning level is half the lag guard's
@@ -15,8 +22,8 @@
 
 /** The smallest lag budget (ms) that allows the collection: a warning level of 50 ms. */
 export const STARTUP_GC_MIN_BUDGET_MS = 100;
-/** How long after READY: after the first rehearsal and the code cache's write (500 ms). */
-export const STARTUP_GC_DELAY_MS = 1000;
+/** How long after READY: after the first rehearsal's chunks. */
+export const STARTUP_GC_DELAY_MS = 250;
 
 export type StartupGcPlan =
   | { type: "scheduled"; delayMs: number }

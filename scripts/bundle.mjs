@@ -69,42 +69,36 @@ const configOnDemand = {
     );
   },
 };
+// The form of the scripts code-cache.ts loads (run.cjs and config.cjs): one CommonJS file that is
+// one function expression, so that its text is compiled as it is.
+const scriptOptions = {
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  define: { "import.meta.url": "__vipdImportMetaUrl" },
+  // No comments or indentation: V8 keeps a script's whole source in the heap for as long as it runs
+  // (run.cjs was 977 KB, 634 with this). Names are kept, so stack traces and CPU profiles still
+  // name every function.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  banner: { js: `(function (${WRAPPER_PARAMS.join(", ")}) {` },
+  footer: { js: "})" },
+  external: ["*.node"],
+  logLevel: "warning",
+  write: false,
+};
 const cjs = await build({
+  ...scriptOptions,
   plugins: [withoutPinoTransport, configOnDemand],
   entryPoints: ["dist/src/cli/run-main.js"],
   outfile: "dist/bundle/run.cjs",
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20",
-  define: { "import.meta.url": "__vipdImportMetaUrl" },
-  // No comments or indentation: V8 keeps the whole source in the heap for as long as vipd runs
-  // (977 -> 634 KB). Names are kept, so stack traces and CPU profiles still name every function.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  // The file is one function expression: code-cache.ts compiles the file's text as it is.
-  banner: { js: `(function (${WRAPPER_PARAMS.join(", ")}) {` },
-  footer: { js: "})" },
-  external: ["*.node"],
-  logLevel: "warning",
-  write: false,
 });
-// The config loader of run.cjs, a script of the same form (src/cli/config-bundle.ts).
+// The config loader of run.cjs (src/cli/config-bundle.ts).
 const config = await build({
+  ...scriptOptions,
   entryPoints: ["dist/src/config/load.js"],
   outfile: "dist/bundle/config.cjs",
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20",
-  define: { "import.meta.url": "__vipdImportMetaUrl" },
-  minifyWhitespace: true,
-  minifySyntax: true,
-  banner: { js: `(function (${WRAPPER_PARAMS.join(", ")}) {` },
-  footer: { js: "})" },
-  external: ["*.node"],
-  logLevel: "warning",
-  write: false,
 });
 // The code cache's loader, for bin/vipd.js, which is CommonJS so that `vipd run` never loads Node's
 // ES module loader.

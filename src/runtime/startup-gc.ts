@@ -10,9 +10,9 @@
 // It runs 250 ms after READY, after the first takeover rehearsal's chunks, while this node is still
 // settling into its role. A first version ran it a second after READY, which in the bench is about
 // when the peer (on the same two cores, at the same realtime priority) takes over after a fault;
-// that full run's 100 ms detection p95s were +1.69 / +2.82 ms with 2-5 ms outliers. Whether the
-// collection caused them is not established (the same run had keepalived's p95s up to +5 ms); at
-// 250 ms two reruns gave +0.81 / +0.35 and +1.19 / +0.59 ms (12 runs each).
+// that full run's 100 ms detection p95s were +1.69 / +2.82 ms with 2-5 ms outliers. Interleaved
+// reruns at 100 ms (12 runs each, cable cut / SIGKILL, worst sample): at 1 s, +0.27 / +0.73 and
+// +10.24 / +19.14 ms (the size of a collection's pause); at 250 ms, +0.40 / +0.35 and +0.40 / +0.24.
 //
 // It stops the event loop while it runs (9-24 ms measured, 1 to 255 VRIDs). It is skipped when the
 // configured intervals leave less room than that: a stall's warning level is half the lag guard's

@@ -1,5 +1,5 @@
 // The control socket: round trip, permissions, stale and live sockets, errors, timeouts.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createConnection } from "node:net";
@@ -192,20 +192,12 @@ describe("control socket, in a process of its own", () => {
         `await s.close();`,
       ].join("\n"),
     );
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
+    const r = spawnSync(process.execPath, ["--import", "tsx", script], {
       cwd: new URL("../..", import.meta.url).pathname,
-      stdio: ["ignore", "pipe", "pipe"],
+      encoding: "utf8",
+      timeout: 20_000,
     });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    expect(code, err).toBe(0);
-    expect(JSON.parse(out)).toEqual({ listening: true, loaded: [] });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ listening: true, loaded: [] });
   });
 });

@@ -10,6 +10,7 @@
 //   vip -> GARP = first GARP/NA of the VIP from b's MAC seen by the client - VIP added on b
 import type { Lab } from "../test/lab/netns.js";
 import { type AgentKind, type BenchAgent, startAgent, type VipdTimeline } from "./agents.js";
+import { machineStealMs } from "./proc.js";
 import { masterDownIntervalMs, skewTimeMs } from "./stats.js";
 import type { AddrWatch, WireWatch } from "./wire.js";
 
@@ -37,6 +38,11 @@ export interface FailoverSample {
   timeline: VipdTimeline | null;
   /** vipd only: lastAdvertToTransition minus the bound (how late the down timer fired). */
   timerLatenessMs: number | null;
+  /**
+   * The machine's steal time (every CPU, ms, in 10 ms ticks) from the fault to the end of the
+   * sample's measures: the hypervisor's share of an outlier.
+   */
+  stealMs: number;
 }
 
 export interface FailoverContext {
@@ -51,13 +57,13 @@ const PRIO_A = 200;
 const PRIO_B = 100;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Runs `runs` rounds of `faults` for one agent kind at one interval. */
+/** Runs rounds `runs.first` .. `runs.first + runs.count - 1` of `faults` for one agent kind at one interval. */
 export async function failoverBlock(
   ctx: FailoverContext,
   kind: AgentKind,
   intervalMs: number,
   faults: readonly Fault[],
-  runs: number,
+  runs: { first: number; count: number },
 ): Promise<FailoverSample[]> {
   const a = ctx.lab.host("a");
   const b = ctx.lab.host("b");
@@ -102,12 +108,13 @@ export async function failoverBlock(
   };
 
   try {
-    for (let run = 0; run < runs; run++) {
+    for (let run = runs.first; run < runs.first + runs.count; run++) {
       for (const fault of faults) {
         await ensure();
         const A = agentA as unknown as BenchAgent;
         const B = agentB as unknown as BenchAgent;
         const t0 = Date.now();
+        const steal0 = machineStealMs();
         if (fault === "cut") await a.cableCut(true);
         else if (fault === "kill") await A.kill();
         else await A.stop();
@@ -140,6 +147,7 @@ export async function failoverBlock(
           tl = B.timelines().find((t) => t.atMs >= t0) ?? null;
           if (tl === null) await sleep(10);
         }
+        const stealMs = machineStealMs() - steal0;
         const gap = first.atMs - old.atMs;
         const sample: FailoverSample = {
           agent: kind,
@@ -162,6 +170,7 @@ export async function failoverBlock(
             tl?.lastAdvertToTransition !== null && tl?.lastAdvertToTransition !== undefined
               ? tl.lastAdvertToTransition - boundMs
               : null,
+          stealMs,
         };
         samples.push(sample);
         ctx.log(

@@ -59,3 +59,18 @@ export function cpuPercent(a: ProcSample, b: ProcSample): number {
   if (dt <= 0) throw new RangeError("samples are not in time order");
   return ((b.cpuS - a.cpuS) / dt) * 100;
 }
+
+/**
+ * The machine's steal time so far, ms summed over every CPU: time the hypervisor ran something
+ * else while a virtual CPU of ours had work (/proc/stat, the `cpu` line's 8th value). A sample
+ * with steal in it measured the host as much as the agent.
+ */
+export function machineStealMs(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== "cpu" || fields.length < 9)
+    throw new Error(`/proc/stat: unexpected first line '${line}'`);
+  const ticks = Number(fields[8]);
+  if (!Number.isFinite(ticks)) throw new Error(`/proc/stat: steal is not a number in '${line}'`);
+  return (ticks / ticksPerSecond()) * 1000;
+}

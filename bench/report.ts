@@ -130,6 +130,13 @@ export function markdownReport(r: BenchResults): string {
       (s) => s.fault !== "stop",
       "MDI + phase",
     );
+    // Context, not a target: the hypervisor's steal time while the sample was taken.
+    const sv = pick(r.failover, "vipd", (s) => s.stealMs, at);
+    const sk = pick(r.failover, "keepalived", (s) => s.stealMs, at);
+    if (sv.n > 0 || sk.n > 0)
+      out.push(
+        `| machine steal time, fault → end of the sample (all CPUs, 10 ms ticks) | ${fmtInterval(iv)} | ${triple(sv, false, 0)} (n=${sv.n}) | ${triple(sk, false, 0)} (n=${sk.n}) | — | context, not a target |`,
+      );
     const tl = (label: string, f: (s: FailoverSample) => number | null, limit?: number) => {
       const v = pick(r.failover, "vipd", f, at);
       const verdict = limit === undefined ? "—" : compareP95(v, v, limit);

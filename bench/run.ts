@@ -2,7 +2,8 @@
 // keepalived in one network-namespace lab (root). Prints a markdown table and writes
 // bench/results/bench-<time>.json (every sample), latest.json, report.md and takeover.svg.
 //
-//   npm run bench                    # full: 20 runs per fault and interval, 10 min false-positive run
+//   npm run bench                    # full: 20 runs per fault and interval (the agents take turns
+//                                    # every 5 runs), 10 min false-positive run
 //   npm run bench -- --quick         # a few minutes: 3 runs, 15 s false-positive run, 5 s scale windows
 //   npm run bench -- --scenarios failover --intervals 100,10 --runs 10 --agents vipd
 import { spawnSync } from "node:child_process";
@@ -29,6 +30,11 @@ export interface BenchOptions {
   intervalsMs: number[];
   faults: Fault[];
   runs: number;
+  /**
+   * Failover runs per block: the agents take turns in blocks of this many runs (ABBA order), so
+   * that a noisy spell of the machine falls on both rather than on one agent's whole series.
+   */
+  chunkRuns: number;
   fpIntervalMs: number;
   fpDurationS: number;
   stressCpus: number;
@@ -56,6 +62,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
     intervalsMs: [1000, 100, 10],
     faults: [...FAULTS],
     runs: quick ? 3 : 20,
+    chunkRuns: 5,
     fpIntervalMs: 10,
     fpDurationS: quick ? 15 : 600,
     stressCpus: cpus().length,
@@ -75,6 +82,26 @@ function keepalivedVersion(): string {
   const r = spawnSync("keepalived", ["--version"], { encoding: "utf8" });
   const first = `${r.stdout ?? ""}\n${r.stderr ?? ""}`.split("\n").find((l) => l.trim() !== "");
   return first?.trim() ?? "keepalived (version unknown)";
+}
+
+/**
+ * The order of failover blocks at one interval: runs 0..runs-1 in blocks of `chunk` runs, each
+ * block once per agent, the agents' order reversed on every other block (ABBA), so that neither
+ * agent always runs first after a change of interval or always follows the other.
+ */
+export function failoverPlan(
+  agents: readonly AgentKind[],
+  runs: number,
+  chunk: number,
+): { kind: AgentKind; first: number; count: number }[] {
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk ${chunk} is not a positive integer`);
+  const out: { kind: AgentKind; first: number; count: number }[] = [];
+  for (let first = 0, block = 0; first < runs; first += chunk, block++) {
+    const count = Math.min(chunk, runs - first);
+    const order = block % 2 === 0 ? agents : [...agents].reverse();
+    for (const kind of order) out.push({ kind, first, count });
+  }
+  return out;
 }
 
 /** Runs the selected scenarios; an error in one scenario is recorded and the others still run. */
@@ -115,16 +142,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       try {
         const wire = await startWireWatch(lab.host("client"));
         const addrB = await startAddrWatch(lab.host("b"));
-        // Both agents per interval, one after the other, so they share the machine's state.
+        // Both agents per interval, taking turns in blocks, so they share the machine's state.
         for (const iv of o.intervalsMs)
-          for (const kind of o.agents)
-            await attempt(`failover ${kind} ${iv} ms`, async () => {
+          for (const block of failoverPlan(o.agents, o.runs, o.chunkRuns))
+            await attempt(`failover ${block.kind} ${iv} ms runs ${block.first}..`, async () => {
               const s = await failoverBlock(
                 { lab, wire, addrB, vip: labVip("ipv4"), log: o.log },
-                kind,
+                block.kind,
                 iv,
                 o.faults,
-                o.runs,
+                block,
               );
               r.failover.push(...s);
             });
@@ -260,6 +287,10 @@ export function parseArgs(argv: string[]): BenchOptions {
       describe: "a few minutes: 3 runs, 15 s false positives, 5 s scale windows",
     })
     .option("runs", { type: "number", describe: "runs per fault and interval (default 20, quick 3)" })
+    .option("chunk-runs", {
+      type: "number",
+      describe: "failover runs per block before the other agent's turn (default 5)",
+    })
     .option("agents", { type: "string", default: AGENT_KINDS.join(","), describe: "vipd,keepalived" })
     .option("scenarios", { type: "string", default: SCENARIOS.join(","), describe: SCENARIOS.join(",") })
     .option("intervals", {
@@ -295,6 +326,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     if (iv % 10 !== 0) throw new Error(`--intervals: ${iv} is not a multiple of 10 ms`);
   o.faults = choices("faults", a.faults, FAULTS);
   if (a.runs !== undefined) o.runs = numbers("runs", String(a.runs), 1, 10_000)[0]!;
+  if (a["chunk-runs"] !== undefined)
+    o.chunkRuns = numbers("chunk-runs", String(a["chunk-runs"]), 1, 10_000)[0]!;
   if (a["fp-duration"] !== undefined)
     o.fpDurationS = numbers("fp-duration", String(a["fp-duration"]), 1, 86_400)[0]!;
   o.fpIntervalMs = numbers("fp-interval", String(a["fp-interval"]), 10, 40950)[0]!;

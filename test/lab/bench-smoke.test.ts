@@ -2,8 +2,9 @@
 // the benchmark produced well-formed samples (every figure present and finite, times in order, the
 // report and chart rendered), never a timing target: those are read from the full run's output.
 import { describe, expect, it } from "vitest";
+import { machineStealMs } from "../../bench/proc.js";
 import { type BenchResults, markdownReport, takeoverSvg } from "../../bench/report.js";
-import { defaultOptions, parseArgs, runBench } from "../../bench/run.js";
+import { defaultOptions, failoverPlan, parseArgs, runBench } from "../../bench/run.js";
 import { masterDownIntervalMs, percentileSorted, summarize } from "../../bench/stats.js";
 import { parseAddrLine, parseAdvertLine } from "../../bench/wire.js";
 import { labAvailable } from "./netns.js";
@@ -55,6 +56,33 @@ describe("bench statistics and parsers", () => {
     expect(q.scaleVipdRealtime).toBeNull();
     expect([q.runs, q.fpDurationS, q.scaleWindowS]).toEqual([3, 15, 5]);
     expect(defaultOptions(false).fpDurationS).toBe(600);
+    expect(() => parseArgs(["--chunk-runs", "0"])).toThrow(/--chunk-runs: 0 is not an integer in 1..10000/);
+    expect(parseArgs(["--chunk-runs", "4"]).chunkRuns).toBe(4);
+    expect(defaultOptions(false).chunkRuns).toBe(5);
+  });
+
+  it("lets the agents take turns in failover blocks, ABBA, covering every run once", () => {
+    const plan = failoverPlan(["vipd", "keepalived"], 12, 5);
+    expect(plan.map((b) => `${b.kind}:${b.first}+${b.count}`)).toEqual([
+      "vipd:0+5",
+      "keepalived:0+5",
+      "keepalived:5+5",
+      "vipd:5+5",
+      "vipd:10+2",
+      "keepalived:10+2",
+    ]);
+    expect(failoverPlan(["vipd"], 3, 5)).toEqual([{ kind: "vipd", first: 0, count: 3 }]);
+    expect(failoverPlan(["keepalived", "vipd"], 0, 5)).toEqual([]);
+    expect(() => failoverPlan(["vipd"], 3, 0)).toThrow(/chunk 0 is not a positive integer/);
+  });
+
+  it("reads the machine's steal time as a growing count of ms", () => {
+    const a = machineStealMs();
+    const b = machineStealMs();
+    expect(Number.isFinite(a)).toBe(true);
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(b).toBeGreaterThanOrEqual(a);
+    expect(a % 10).toBe(0); // whole ticks of 10 ms at CLK_TCK 100
   });
 });
 
@@ -105,6 +133,7 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
     Object.assign(o, {
       intervalsMs: [100, 10],
       runs: 2,
+      chunkRuns: 1, // the agents take turns after every run
       fpDurationS: 3,
       scaleVrids: [1, 20],
       scaleIntervalsMs: [100],
@@ -119,12 +148,17 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
 
     // Failover: 2 runs x 3 faults x 2 intervals x 2 agents, each with both adverts and a VIP.
     expect(r.failover).toHaveLength(24);
+    // In turns of one run, ABBA: the run numbers carry on across an agent's blocks.
+    expect(
+      r.failover.filter((s) => s.intervalMs === 100 && s.fault === "cut").map((s) => `${s.agent}#${s.run}`),
+    ).toEqual(["vipd#0", "keepalived#0", "keepalived#1", "vipd#1"]);
     for (const s of r.failover) {
       expect(Number.isFinite(s.advertGapMs)).toBe(true);
       expect(s.newAdvertAtMs).toBeGreaterThan(s.oldAdvertAtMs);
       expect(s.overheadMs).toBeCloseTo(s.advertGapMs - s.boundMs, 9);
       expect(s.vipAddedAtMs).not.toBeNull();
       expect(s.announceAtMs).not.toBeNull();
+      expect(s.stealMs).toBeGreaterThanOrEqual(0);
       if (s.agent === "vipd") {
         expect(s.timeline?.vipAddedToFirstAnnounce).toEqual(expect.any(Number));
         expect(s.timerLatenessMs).toEqual(expect.any(Number));
@@ -172,6 +206,9 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
     const md = markdownReport(r);
     expect(md).toContain("| figure | interval | vipd | keepalived | RFC bound |");
     expect(md).toContain("False positives");
+    expect(md).toMatch(
+      /\| machine steal time, fault → end of the sample .* \| 100 ms \| \d+ \/ \d+ \/ \d+ \(n=6\) \| \d+ \/ \d+ \/ \d+ \(n=6\) \|/,
+    );
     const svg = takeoverSvg(r.failover);
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg.match(/<circle /g)).toHaveLength(24);

@@ -205,6 +205,21 @@ export function markdownReport(r: BenchResults): string {
         `| ${n} | ${fmtInterval(iv)} | ${cpu(v)} | ${cpu(k)} | ${late(v)} | ${late(k)} | ${rss(v)} | ${rss(k)} |`,
       );
     }
+    // Context: a window with takeovers in it, or with the hypervisor's steal time, measured more
+    // than the agent's steady state.
+    const notes = r.scale
+      .filter((s) => s.transitionsInWindow.master + s.transitionsInWindow.backup > 0 || s.stealMs > 0)
+      .map(
+        (s) =>
+          `${s.agent} ${s.vrids} VRIDs at ${fmtInterval(s.intervalMs)}: ${s.transitionsInWindow.master} / ${s.transitionsInWindow.backup} state changes (master / backup host), ${s.stealMs} ms of steal`,
+      );
+    if (notes.length > 0)
+      out.push(
+        "",
+        "In the windows above (nothing should change state in them):",
+        "",
+        ...notes.map((n) => `- ${n}`),
+      );
   }
   if (r.startup.length > 0) {
     out.push("", "Start-up (ms from spawn; median / p95 / max):", "");

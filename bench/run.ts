@@ -192,7 +192,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
               await attempt(`scale ${kind} ${n} VRIDs ${iv} ms`, async () => {
                 const s = await scaleRun(lab, kind, n, iv, o.scaleWindowS, o.scaleVipdRealtime);
                 o.log(
-                  `  ${kind} ${n} VRIDs at ${iv} ms: CPU ${s.masterCpuPercent.toFixed(1)}% / ${s.backupCpuPercent.toFixed(1)}%, RSS ${s.masterRssMiB.toFixed(1)} / ${s.backupRssMiB.toFixed(1)} MiB`,
+                  `  ${kind} ${n} VRIDs at ${iv} ms: CPU ${s.masterCpuPercent.toFixed(1)}% / ${s.backupCpuPercent.toFixed(1)}%, RSS ${s.masterRssMiB.toFixed(1)} / ${s.backupRssMiB.toFixed(1)} MiB, ` +
+                    `state changes in the window ${s.transitionsInWindow.master} / ${s.transitionsInWindow.backup}, steal ${s.stealMs} ms`,
                 );
                 r.scale.push(s);
               });

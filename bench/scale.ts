@@ -2,7 +2,7 @@
 // after both settled, the CPU use and RSS of each host's processes are read from /proc over a window.
 import type { Lab } from "../test/lab/netns.js";
 import { type AgentKind, type BenchAgent, type BenchInstance, startAgent } from "./agents.js";
-import { cpuPercent, sampleNamespace } from "./proc.js";
+import { cpuPercent, machineStealMs, sampleNamespace } from "./proc.js";
 import { masterDownIntervalMs } from "./stats.js";
 
 export interface ScaleResult {
@@ -21,6 +21,14 @@ export interface ScaleResult {
   masterRssMiB: number;
   backupRssMiB: number;
   settleMs: number;
+  /**
+   * State changes each host's agent logged during the window (none is expected: both settled before
+   * it). A machine stall past Master_Down_Interval shows here, with the takeovers' work in the
+   * figures above.
+   */
+  transitionsInWindow: { master: number; backup: number };
+  /** The machine's steal time over the window (every CPU, ms, in 10 ms ticks). */
+  stealMs: number;
   /** vipd only: the global.realtime_priority it ran with; null: the config default. */
   realtimePriority: number | null;
 }
@@ -89,6 +97,8 @@ export async function scaleRun(
     }
     const settleMs = Date.now() - t0;
     await sleep(Math.max(1000, 3 * intervalMs)); // past the start-up work and the first GARP burst
+    const windowStartMs = Date.now();
+    const steal0 = machineStealMs();
     const s0 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
     // RSS is the peak of one sample a second over the window, not just its two ends: a heap that
     // grows between major GCs shows at its top.
@@ -105,6 +115,8 @@ export async function scaleRun(
       backupRssKiB = Math.max(backupRssKiB, rssOf(b.ns));
     }
     const s1 = [sampleNamespace(a.ns), sampleNamespace(b.ns)];
+    const stealMs = machineStealMs() - steal0;
+    const inWindow = (x: BenchAgent) => x.transitions().filter((t) => t.atMs >= windowStartMs).length;
     // The half comes before the end, so the loop always took it.
     if (sHalf === null) throw new Error("scale: no sample at the window's half");
     return {
@@ -119,6 +131,8 @@ export async function scaleRun(
       masterRssMiB: Math.max(masterRssKiB, s1[0]!.rssKiB) / 1024,
       backupRssMiB: Math.max(backupRssKiB, s1[1]!.rssKiB) / 1024,
       settleMs,
+      transitionsInWindow: { master: inWindow(ma), backup: inWindow(mb) },
+      stealMs,
       realtimePriority: kind === "vipd" ? vipdRealtime : null,
     };
   } finally {

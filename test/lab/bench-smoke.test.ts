@@ -87,7 +87,13 @@ describe("bench statistics and parsers", () => {
 });
 
 describe("bench report", () => {
-  const results = (realtimePriority: number | null): BenchResults => ({
+  const results = (
+    realtimePriority: number | null,
+    window: { transitions: { master: number; backup: number }; stealMs: number } = {
+      transitions: { master: 0, backup: 0 },
+      stealMs: 0,
+    },
+  ): BenchResults => ({
     startedAt: "2026-01-01T00:00:00.000Z",
     finishedAt: "2026-01-01T00:01:00.000Z",
     command: "npm run bench",
@@ -108,6 +114,8 @@ describe("bench report", () => {
         masterRssMiB: 65,
         backupRssMiB: 65,
         settleMs: 900,
+        transitionsInWindow: window.transitions,
+        stealMs: window.stealMs,
         realtimePriority,
       },
     ],
@@ -123,6 +131,14 @@ describe("bench report", () => {
     expect(markdownReport(results(null))).not.toContain("realtime_priority");
     expect(markdownReport(results(null))).toContain(
       "| 255 | 100 ms | 5.0 / 4.0 | n/a | 3.0 / 1.0 | n/a | 65.0 / 65.0 | n/a |",
+    );
+  });
+
+  it("lists under the scale table the windows with state changes or steal time in them", () => {
+    expect(markdownReport(results(null))).not.toContain("nothing should change state");
+    const md = markdownReport(results(null, { transitions: { master: 0, backup: 3 }, stealMs: 20 }));
+    expect(md).toContain(
+      "In the windows above (nothing should change state in them):\n\n- vipd 255 VRIDs at 100 ms: 0 / 3 state changes (master / backup host), 20 ms of steal",
     );
   });
 });
@@ -187,6 +203,8 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
       expect(s.backupCpuLatePercent).toBeGreaterThanOrEqual(0);
       expect(s.masterRssMiB).toBeGreaterThan(1);
       expect(s.backupRssMiB).toBeGreaterThan(1);
+      expect(s.stealMs).toBeGreaterThanOrEqual(0);
+      expect(s.transitionsInWindow.master).toBeGreaterThanOrEqual(0);
     }
 
     // Start-up: vipd sends READY=1; every run saw a first advert after the process started.

@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --expose-gc
 // --max-semi-space-size=1: a smaller young generation, ~5 MiB less RSS; --v8-pool-size=1: one V8
-// worker thread, each one keeps a malloc arena (~4.5 MiB less at 255 VRIDs); --expose-gc: the one
-// collection after start-up (src/runtime/startup-gc.ts, ~3 MiB less at 255 VRIDs). Started as
+// worker thread, each one keeps a malloc arena (~4.5 MiB less at 255 VRIDs); --expose-gc: the
+// fallback collector of the collection after start-up when the addon was built for another Node
+// (src/runtime/startup-gc.ts, ~3 MiB less at 255 VRIDs). Started as
 // "node bin/vipd.js" this line is not read: set NODE_OPTIONS (the unit does).
 // The bundle (scripts/bundle.mjs) starts faster; it is used only when it is not older than the
 // compiled sources, so a `tsc` without the bundle step never runs stale code. `vipd run` runs the

@@ -11,7 +11,8 @@
         "src/timer.cc",
         "src/notify.cc",
         "src/peercred.cc",
-        "src/sched.cc"
+        "src/sched.cc",
+        "src/memory.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

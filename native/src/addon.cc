@@ -1,6 +1,7 @@
 // vipd_native: the small amount of Linux I/O that Node.js cannot do by itself.
 #include <napi.h>
 
+#include "memory.h"
 #include "packet_socket.h"
 #include "notify.h"
 #include "peercred.h"
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vipd::InitNotify(env, exports);
   vipd::InitPeerCred(env, exports);
   vipd::InitSched(env, exports);
+  vipd::InitMemory(env, exports);
   return exports;
 }
 

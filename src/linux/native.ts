@@ -160,6 +160,10 @@ interface Addon {
     nice: number | null,
     rttimeUs: number,
   ): { realtime: number; nice: number; threads: number };
+  /** Absent in addons built before it was added. Calls V8's C++ API (native/src/memory.cc). */
+  reduceMemory?(): void;
+  /** The NODE_MODULE_VERSION the addon was compiled against; absent before reduceMemory. */
+  builtForModules?: number;
 }
 
 const ADDON_RELATIVE = "native/build/Release/vipd_native.node";
@@ -479,6 +483,23 @@ export function setScheduling(o: SchedulingRequest): SchedulingResult | null {
     nice: errnoText(r.nice),
     threads: r.threads,
   };
+}
+
+/**
+ * A collection that also returns V8's emptied heap pages to the OS at once (native/src/memory.cc),
+ * or null: an addon without it, or one compiled for another Node (V8's C++ API, unlike Node-API,
+ * changes between Node majors, so it is called only by the Node it was built for).
+ */
+export function memoryReducer(): (() => void) | null {
+  const native = loadAddon();
+  if (typeof native.reduceMemory !== "function") return null;
+  if (!addonFitsNode(native.builtForModules, process.versions.modules)) return null;
+  return native.reduceMemory.bind(native);
+}
+
+/** The addon's NODE_MODULE_VERSION is the running Node's (process.versions.modules). */
+export function addonFitsNode(builtForModules: unknown, modules: string): boolean {
+  return typeof builtForModules === "number" && String(builtForModules) === modules;
 }
 
 /** CLOCK_MONOTONIC in milliseconds (fractional): the clock createHighResTimer is armed on. */

@@ -7,7 +7,7 @@ import { loadConfigFile } from "../config/load.js";
 import type { NotifyConfig, VipdConfig } from "../config/types.js";
 import { Hooks } from "../hooks/index.js";
 import { loadChildProcess } from "../hooks/process.js";
-import { peerCredentials, setScheduling } from "../linux/native.js";
+import { memoryReducer, peerCredentials, setScheduling } from "../linux/native.js";
 import { configToSpecs } from "./config-view.js";
 import { type ControlServer, type PeerCredentials, startControlServer } from "./control.js";
 import type { RunDaemon } from "./daemon-api.js";
@@ -18,7 +18,7 @@ import { type MetricsServer, serveMetrics, VipdMetrics } from "./metrics.js";
 import { masterDownMs, OperationError, Operations } from "./operations.js";
 import type { RuntimePorts } from "./ports.js";
 import { TakeoverRehearsal } from "./rehearsal.js";
-import { scheduleStartupGc } from "./startup-gc.js";
+import { pickCollector, type StartupCollector, scheduleStartupGc } from "./startup-gc.js";
 import type { DaemonStatus } from "./status.js";
 
 /** Reported in vipd_info; kept in step with package.json by the release. */
@@ -44,8 +44,11 @@ export interface RunDaemonOptions {
   loadConfig?: (path: string) => Promise<VipdConfig>;
   /** false: no control socket (tests). Default: global.control_socket. */
   control?: boolean;
-  /** V8's collector for the start-up collection (src/runtime/startup-gc.ts). Default: globalThis.gc. */
-  gc?: (() => void) | undefined;
+  /**
+   * The start-up collection's collector (src/runtime/startup-gc.ts). Default: the addon's
+   * reduceMemory with the Linux ports, else globalThis.gc.
+   */
+  collector?: StartupCollector | undefined;
 }
 
 /**
@@ -271,15 +274,22 @@ export async function runDaemon(config: VipdConfig, o: RunDaemonOptions): Promis
     rehearsal.start();
     const gcPlan = scheduleStartupGc({
       budgetMs: smallestBudgetMs(Object.values(config.instances)),
-      gc: "gc" in o ? o.gc : (globalThis as { gc?: () => void }).gc,
+      collector:
+        "collector" in o
+          ? o.collector
+          : pickCollector(
+              o.ports === undefined ? memoryReducer() : null,
+              (globalThis as { gc?: () => void }).gc,
+            ),
       onCollected: (e) =>
         log.debug(
           {
-            pauseMs: Math.round(e.pauseMs * 10) / 10,
+            collector: e.collector,
+            callMs: Math.round(e.callMs * 10) / 10,
             heapBeforeMiB: Math.round(e.heapBefore / 104857.6) / 10,
             heapAfterMiB: Math.round(e.heapAfter / 104857.6) / 10,
           },
-          "start-up garbage collected",
+          e.collector === "gc" ? "start-up garbage collected" : "start-up garbage collection started",
         ),
     });
     if (gcPlan.type === "skipped") log.debug(`no start-up garbage collection: ${gcPlan.reason}`);

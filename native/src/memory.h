@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace vipd {
+void InitMemory(Napi::Env env, Napi::Object exports);
+}

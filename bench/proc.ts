@@ -72,5 +72,6 @@ export function machineStealMs(): number {
     throw new Error(`/proc/stat: unexpected first line '${line}'`);
   const ticks = Number(fields[8]);
   if (!Number.isFinite(ticks)) throw new Error(`/proc/stat: steal is not a number in '${line}'`);
-  return (ticks / ticksPerSecond()) * 1000;
+  // Whole ms (10 per tick at CLK_TCK 100): differences of two readings stay exact.
+  return ticks * (1000 / ticksPerSecond());
 }

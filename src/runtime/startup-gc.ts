@@ -17,8 +17,8 @@
 // The collector. Preferably the addon's reduceMemory (native/src/memory.cc): a moderate
 // memory-pressure notification, which starts an incremental collection that also returns the heap
 // pages it empties; a plain collection leaves them with V8 until it shrinks its young generation,
-// about 8 s later. Measured at 255 VRIDs at 100 ms (three runs each), the backup's peak RSS over
-// 20 s was 60.4-61.4 MiB against 61.5-64.8 with gc(); its steps took about 0.2 ms and its final
+// about 8 s later. Measured at 255 VRIDs at 100 ms, the backup's peak RSS over 20 s was 60.4-60.8
+// MiB in three runs, against 62.2-64.4 in four with gc(); its steps took about 0.2 ms and its final
 // pause 7-9 ms, against one pause of 9-24 ms for gc(). Otherwise V8's gc(), which --expose-gc
 // provides (the unit, the bin's shebang and the lab launcher pass it), for an addon built for
 // another Node. Without either, nothing is done.

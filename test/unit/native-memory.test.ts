@@ -3,15 +3,9 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { addonFitsNode, memoryReducer, nativeAddonPath } from "../../src/linux/native.js";
+import { addonBuilt } from "./native-built.js";
 
-const built = (() => {
-  try {
-    nativeAddonPath();
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const built = addonBuilt();
 
 describe("addonFitsNode", () => {
   it("accepts only the NODE_MODULE_VERSION of the running Node", () => {

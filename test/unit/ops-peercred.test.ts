@@ -4,16 +4,10 @@ import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { nativeAddonPath, peerCredentials } from "../../src/linux/native.js";
+import { peerCredentials } from "../../src/linux/native.js";
+import { addonBuilt } from "./native-built.js";
 
-const built = (() => {
-  try {
-    nativeAddonPath();
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const built = addonBuilt();
 
 describe.runIf(built)("peerCredentials", () => {
   it("reads pid, uid and gid of the other end of a Unix socket", async () => {

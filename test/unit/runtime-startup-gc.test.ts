@@ -1,5 +1,5 @@
 // The collection after start-up (src/runtime/startup-gc.ts): planned only with a collector and a
-// lag budget that leaves room for its pause; when it runs, it reports the collector, the pause and
+// lag budget that leaves room for its pause; when it runs, it reports the collector, the call's duration and
 // the heap. The addon's memory-pressure collection is preferred to gc().
 import { describe, expect, it } from "vitest";
 import { stallBudgetMs } from "../../src/runtime/lag-guard.js";

@@ -6,6 +6,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { Lab } from "../test/lab/netns.js";
 import { type AgentKind, type BenchAgent, startAgent } from "./agents.js";
+import { cpuStealMs, type StealReading, stealAround } from "./proc.js";
 import { masterDownIntervalMs } from "./stats.js";
 import type { WireWatch } from "./wire.js";
 
@@ -18,6 +19,10 @@ export interface FalsePositiveResult {
   transitions: { host: string; to: string; atMs: number }[];
   advertsSeen: number;
   worstAdvertGapMs: number;
+  /** The most steal one CPU had around the worst gap (stealAround, 100 ms readings); null if unread. */
+  worstGapStealMs: number | null;
+  /** Every gap longer than the budget, when it ended (wall clock) and one CPU's steal around it. */
+  gapsOverBudget: { endMs: number; gapMs: number; stealMs: number | null }[];
   /** Gaps between consecutive master adverts, in ms (every one, for the JSON). */
   gapsMs: number[];
   budgetMs: number;
@@ -65,6 +70,8 @@ function parseProbe(out: string): PlatformProbe | null {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** How often each CPU's steal is read during the period. */
+const STEAL_READ_EVERY_MS = 100;
 
 export async function falsePositives(
   lab: Lab,
@@ -77,6 +84,7 @@ export async function falsePositives(
   ];
   const agents: { kind: AgentKind; vrid: number; master: BenchAgent; backup: BenchAgent }[] = [];
   let stress: ChildProcess | undefined;
+  let stealTimer: NodeJS.Timeout | undefined;
   try {
     for (const p of pairs) {
       const inst = (priority: number) => ({
@@ -114,11 +122,20 @@ export async function falsePositives(
       probe.once("error", () => resolve());
     });
     const startMs = Date.now();
+    // Each CPU's steal every 100 ms: a long gap can then be set beside what the hypervisor took.
+    const steal: StealReading[] = [{ atMs: Date.now(), perCpuMs: cpuStealMs() }];
+    stealTimer = setInterval(
+      () => steal.push({ atMs: Date.now(), perCpuMs: cpuStealMs() }),
+      STEAL_READ_EVERY_MS,
+    );
+    const budgetMs = masterDownIntervalMs(o.intervalMs, 100);
     const before = agents.map((x) => x.master.transitions().length + x.backup.transitions().length);
     o.log(`  ${o.durationS} s at ${o.intervalMs} ms under stress-ng --cpu ${o.stressCpus} ...`);
     // Keep memory flat on long runs: fold the adverts into per-pair gap lists every second.
     const lastSeen = new Map<string, number>();
     const gaps = new Map<string, number[]>();
+    const longGaps = new Map<string, { fromMs: number; toMs: number }[]>();
+    const worst = new Map<string, { fromMs: number; toMs: number }>();
     const counts = new Map<string, number>();
     const fold = () => {
       for (const adv of wire.adverts()) {
@@ -127,8 +144,16 @@ export async function falsePositives(
         const prev = lastSeen.get(key);
         if (prev !== undefined && adv.atMs > prev) {
           const list = gaps.get(key) ?? [];
-          list.push(adv.atMs - prev);
+          const gap = adv.atMs - prev;
+          list.push(gap);
           gaps.set(key, list);
+          const w = worst.get(key);
+          if (w === undefined || gap > w.toMs - w.fromMs) worst.set(key, { fromMs: prev, toMs: adv.atMs });
+          if (gap > budgetMs) {
+            const long = longGaps.get(key) ?? [];
+            long.push({ fromMs: prev, toMs: adv.atMs });
+            longGaps.set(key, long);
+          }
         }
         if (prev === undefined || adv.atMs > prev) {
           lastSeen.set(key, adv.atMs);
@@ -144,6 +169,8 @@ export async function falsePositives(
     }
     await sleep(200);
     fold();
+    clearInterval(stealTimer);
+    steal.push({ atMs: Date.now(), perCpuMs: cpuStealMs() });
     // The probe ends on its own at the same time; bounded wait in case it hangs.
     await Promise.race([probeDone, sleep(5000)]);
     const platform = parseProbe(probeOut);
@@ -156,6 +183,7 @@ export async function falsePositives(
       ];
       const spurious = all.filter((t) => t.atMs >= startMs);
       const g = gaps.get(String(x.vrid)) ?? [];
+      const w = worst.get(String(x.vrid));
       const st = await Promise.all([
         x.master.status().catch(() => null),
         x.backup.status().catch(() => null),
@@ -169,8 +197,14 @@ export async function falsePositives(
         transitions: spurious,
         advertsSeen: counts.get(String(x.vrid)) ?? 0,
         worstAdvertGapMs: g.length ? Math.max(...g) : Number.NaN,
+        worstGapStealMs: w ? stealAround(steal, w.fromMs, w.toMs) : null,
+        gapsOverBudget: (longGaps.get(String(x.vrid)) ?? []).map((l) => ({
+          endMs: l.toMs,
+          gapMs: Math.round((l.toMs - l.fromMs) * 1000) / 1000,
+          stealMs: stealAround(steal, l.fromMs, l.toMs),
+        })),
         gapsMs: g.map((v) => Math.round(v * 1000) / 1000),
-        budgetMs: masterDownIntervalMs(o.intervalMs, 100),
+        budgetMs,
         worstTimerLatenessMs: {
           master: st[0]?.timer.worstLatenessMs ?? null,
           backup: st[1]?.timer.worstLatenessMs ?? null,
@@ -180,6 +214,7 @@ export async function falsePositives(
     }
     return results;
   } finally {
+    clearInterval(stealTimer);
     if (stress?.pid !== undefined) {
       try {
         process.kill(-stress.pid, "SIGKILL");

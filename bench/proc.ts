@@ -75,3 +75,48 @@ export function machineStealMs(): number {
   // Whole ms (10 per tick at CLK_TCK 100): differences of two readings stay exact.
   return ticks * (1000 / ticksPerSecond());
 }
+
+/**
+ * Each CPU's steal time so far (the `cpuN` lines of /proc/stat), ms in whole ticks as above. One
+ * virtual CPU can be held off while the other runs: a process on the held one waits, the machine's
+ * total shows only half of it, and a sleeper on the other CPU sees nothing.
+ */
+export function cpuStealMs(): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (!/^cpu\d+$/.test(fields[0] ?? "")) continue;
+    const ticks = Number(fields[8]);
+    if (!Number.isFinite(ticks)) throw new Error(`/proc/stat: steal is not a number in '${line}'`);
+    out.push(ticks * (1000 / ticksPerSecond()));
+  }
+  if (out.length === 0) throw new Error("/proc/stat: no cpuN line");
+  return out;
+}
+
+/** One reading of cpuStealMs() and when it was taken (wall clock, as the capture's stamps). */
+export interface StealReading {
+  atMs: number;
+  perCpuMs: number[];
+}
+
+/**
+ * The most steal any one CPU had over a span: between the last reading at or before fromMs and the
+ * first at or after toMs (so the span is covered, with up to one reading interval either side).
+ * Null when the readings do not bracket the span.
+ */
+export function stealAround(readings: readonly StealReading[], fromMs: number, toMs: number): number | null {
+  let before: StealReading | undefined;
+  let after: StealReading | undefined;
+  for (const r of readings) {
+    if (r.atMs <= fromMs) before = r;
+    if (r.atMs >= toMs) {
+      after = r;
+      break;
+    }
+  }
+  if (before === undefined || after === undefined) return null;
+  let most = 0;
+  for (const [i, v] of after.perCpuMs.entries()) most = Math.max(most, v - (before.perCpuMs[i] ?? v));
+  return most;
+}

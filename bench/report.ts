@@ -40,6 +40,10 @@ function pick(
 }
 
 const fmtInterval = (ms: number) => (ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`);
+/** " (one CPU's steal around it: N ms)", or nothing when it was not read. */
+const fmtSteal = (ms: number | null) => (ms === null ? "" : ` (one CPU's steal around it: ${ms} ms)`);
+/** The longest gaps over the budget listed per agent; the JSON has them all. */
+const GAPS_LISTED = 5;
 
 function compareP95(v: Summary, k: Summary, limit?: number): string {
   if (v.p95 === null) return "n/a";
@@ -161,8 +165,22 @@ export function markdownReport(r: BenchResults): string {
           ? `${f.worstTimerLatenessMs.master?.toFixed(3) ?? "n/a"} / ${f.worstTimerLatenessMs.backup?.toFixed(3) ?? "n/a"} ms`
           : "—";
       out.push(
-        `| ${f.agent} | ${fmtInterval(f.intervalMs)} | ${f.durationS} s | ${f.stressCpus} | ${f.spuriousTransitions} | ${f.advertsSeen} | ${f.worstAdvertGapMs.toFixed(2)} / ${f.budgetMs.toFixed(1)} ms | ${lat} |`,
+        `| ${f.agent} | ${fmtInterval(f.intervalMs)} | ${f.durationS} s | ${f.stressCpus} | ${f.spuriousTransitions} | ${f.advertsSeen} | ${f.worstAdvertGapMs.toFixed(2)} / ${f.budgetMs.toFixed(1)} ms${fmtSteal(f.worstGapStealMs)} | ${lat} |`,
       );
+    }
+    const over = r.falsePositives.filter((f) => f.gapsOverBudget.length > 0);
+    if (over.length > 0) {
+      out.push(
+        "",
+        "Gaps over the budget, with the most steal one CPU had around each (100 ms readings of /proc/stat; context, not a correction):",
+        "",
+      );
+      for (const f of over) {
+        const list = [...f.gapsOverBudget].sort((x, y) => y.gapMs - x.gapMs);
+        const shown = list.slice(0, GAPS_LISTED).map((g) => `${g.gapMs.toFixed(1)} ms${fmtSteal(g.stealMs)}`);
+        const more = list.length > GAPS_LISTED ? `, and ${list.length - GAPS_LISTED} more` : "";
+        out.push(`- ${f.agent}: ${shown.join("; ")}${more}`);
+      }
     }
     const p = r.falsePositives[0]?.platform;
     if (p) {

@@ -1,8 +1,10 @@
 // CI smoke of `npm run bench`: a few runs of every scenario, for both agents. It asserts only that
 // the benchmark produced well-formed samples (every figure present and finite, times in order, the
 // report and chart rendered), never a timing target: those are read from the full run's output.
+import { cpus } from "node:os";
 import { describe, expect, it } from "vitest";
-import { machineStealMs } from "../../bench/proc.js";
+import type { FalsePositiveResult } from "../../bench/false-positives.js";
+import { cpuStealMs, machineStealMs, stealAround } from "../../bench/proc.js";
 import { type BenchResults, markdownReport, takeoverSvg } from "../../bench/report.js";
 import { defaultOptions, failoverPlan, parseArgs, runBench } from "../../bench/run.js";
 import { masterDownIntervalMs, percentileSorted, summarize } from "../../bench/stats.js";
@@ -84,6 +86,32 @@ describe("bench statistics and parsers", () => {
     expect(b).toBeGreaterThanOrEqual(a);
     expect(a % 10).toBe(0); // whole ticks of 10 ms at CLK_TCK 100
   });
+
+  it("reads each CPU's steal time, in whole ticks that add up to the machine's", () => {
+    const before = machineStealMs();
+    const perCpu = cpuStealMs();
+    const after = machineStealMs();
+    expect(perCpu).toHaveLength(cpus().length);
+    for (const v of perCpu) expect(v % 10).toBe(0);
+    const sum = perCpu.reduce((x, y) => x + y, 0);
+    expect(sum).toBeGreaterThanOrEqual(before);
+    expect(sum).toBeLessThanOrEqual(after);
+  });
+
+  it("gives the most steal one CPU had over a span from the readings that bracket it", () => {
+    const readings = [
+      { atMs: 1000, perCpuMs: [0, 0] },
+      { atMs: 1100, perCpuMs: [10, 0] },
+      { atMs: 1200, perCpuMs: [10, 80] },
+      { atMs: 1300, perCpuMs: [20, 90] },
+    ];
+    expect(stealAround(readings, 1150, 1190)).toBe(80); // 1100 .. 1200: CPU 1 took 80 ms
+    expect(stealAround(readings, 1100, 1100)).toBe(0);
+    expect(stealAround(readings, 1000, 1300)).toBe(90);
+    expect(stealAround(readings, 1210, 1300)).toBe(10); // 1200 .. 1300: 10 on each
+    expect(stealAround(readings, 999, 1100)).toBeNull(); // nothing read before it began
+    expect(stealAround(readings, 1250, 1301)).toBeNull(); // nor after it ended
+  });
 });
 
 describe("bench report", () => {
@@ -132,6 +160,44 @@ describe("bench report", () => {
     expect(markdownReport(results(null))).toContain(
       "| 255 | 100 ms | 5.0 / 4.0 | n/a | 3.0 / 1.0 | n/a | 65.0 / 65.0 | n/a |",
     );
+  });
+
+  it("sets each false-positive gap over the budget beside one CPU's steal around it", () => {
+    const fp = (
+      agent: "vipd" | "keepalived",
+      gaps: FalsePositiveResult["gapsOverBudget"],
+    ): FalsePositiveResult => ({
+      agent,
+      intervalMs: 10,
+      durationS: 600,
+      stressCpus: 2,
+      spuriousTransitions: 0,
+      transitions: [],
+      advertsSeen: 60_000,
+      worstAdvertGapMs: Math.max(20, ...gaps.map((g) => g.gapMs)),
+      worstGapStealMs: gaps.length ? 100 : null,
+      gapsOverBudget: gaps,
+      gapsMs: [],
+      budgetMs: 36.09375,
+      worstTimerLatenessMs: { master: null, backup: null },
+      platform: null,
+    });
+    const quiet = { ...results(null), falsePositives: [fp("keepalived", [])] };
+    expect(markdownReport(quiet)).toContain(
+      "| keepalived | 10 ms | 600 s | 2 | 0 | 60000 | 20.00 / 36.1 ms | — |",
+    );
+    expect(markdownReport(quiet)).not.toContain("Gaps over the budget");
+    const gaps = [37, 110.07, 40, 50, 60, 70].map((gapMs, i) => ({
+      endMs: i,
+      gapMs,
+      stealMs: i === 3 ? null : 90,
+    }));
+    const md = markdownReport({ ...results(null), falsePositives: [fp("vipd", gaps), fp("keepalived", [])] });
+    expect(md).toContain("| 110.07 / 36.1 ms (one CPU's steal around it: 100 ms) |");
+    expect(md).toContain(
+      "- vipd: 110.1 ms (one CPU's steal around it: 90 ms); 70.0 ms (one CPU's steal around it: 90 ms); 60.0 ms (one CPU's steal around it: 90 ms); 50.0 ms; 40.0 ms (one CPU's steal around it: 90 ms), and 1 more",
+    );
+    expect(md).not.toContain("- keepalived:");
   });
 
   it("lists under the scale table the windows with state changes or steal time in them", () => {
@@ -187,6 +253,9 @@ describe.runIf(labAvailable())("bench smoke (root, netns lab)", () => {
       expect(f.advertsSeen).toBeGreaterThan(10);
       expect(Number.isFinite(f.worstAdvertGapMs)).toBe(true);
       expect(f.spuriousTransitions).toBe(f.transitions.length);
+      // Each CPU's steal was read through the period, so the worst gap has a figure beside it.
+      expect(f.worstGapStealMs).toBeGreaterThanOrEqual(0);
+      for (const g of f.gapsOverBudget) expect(g.gapMs).toBeGreaterThan(f.budgetMs);
       // The machine's own floor, measured in the same period by a bare realtime sleeper.
       expect(f.platform?.samples).toBeGreaterThan(100);
       expect(f.platform?.worstMs).toBeGreaterThanOrEqual(f.platform?.p999Ms ?? Number.NaN);

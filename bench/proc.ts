@@ -70,6 +70,11 @@ export function machineStealMs(): number {
   const fields = line.trim().split(/\s+/);
   if (fields[0] !== "cpu" || fields.length < 9)
     throw new Error(`/proc/stat: unexpected first line '${line}'`);
+  return stealMsOf(fields, line);
+}
+
+/** The steal value (8th) of a split /proc/stat cpu line, in ms. */
+function stealMsOf(fields: string[], line: string): number {
   const ticks = Number(fields[8]);
   if (!Number.isFinite(ticks)) throw new Error(`/proc/stat: steal is not a number in '${line}'`);
   // Whole ms (10 per tick at CLK_TCK 100): differences of two readings stay exact.
@@ -85,10 +90,7 @@ export function cpuStealMs(): number[] {
   const out: number[] = [];
   for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
     const fields = line.trim().split(/\s+/);
-    if (!/^cpu\d+$/.test(fields[0] ?? "")) continue;
-    const ticks = Number(fields[8]);
-    if (!Number.isFinite(ticks)) throw new Error(`/proc/stat: steal is not a number in '${line}'`);
-    out.push(ticks * (1000 / ticksPerSecond()));
+    if (/^cpu\d+$/.test(fields[0] ?? "")) out.push(stealMsOf(fields, line));
   }
   if (out.length === 0) throw new Error("/proc/stat: no cpuN line");
   return out;

@@ -196,7 +196,7 @@ export async function falsePositives(
         spuriousTransitions: Math.max(spurious.length, all.length - before[i]!),
         transitions: spurious,
         advertsSeen: counts.get(String(x.vrid)) ?? 0,
-        worstAdvertGapMs: g.length ? Math.max(...g) : Number.NaN,
+        worstAdvertGapMs: w ? w.toMs - w.fromMs : Number.NaN,
         worstGapStealMs: w ? stealAround(steal, w.fromMs, w.toMs) : null,
         gapsOverBudget: (longGaps.get(String(x.vrid)) ?? []).map((l) => ({
           endMs: l.toMs,
